@@ -217,7 +217,7 @@ def _filter_tracks(segments, starts, seg_of_frame, t, speaker, breathiness):
     formants = np.hstack([f, np.broadcast_to(upper, (len(t), 2))])
 
     nasal = np.array([segments[i].phone.nasal_zero or _NASAL_POLE for i in seg_of_frame])
-    nasal_zero = gaussian_filter1d(nasal, 1.5, axis=0) * speaker.formant_scale
+    nasal_zero = gaussian_filter1d(nasal, 3.0, axis=0) * speaker.formant_scale
     is_nasal = np.array([segments[i].phone.kind == NASAL for i in seg_of_frame], float)
     bandwidths = np.tile(_BASE_BANDWIDTHS, (len(t), 1))
     bandwidths[:, 0] += 120 * breathiness + 80 * gaussian_filter1d(is_nasal, 1.5)
@@ -375,23 +375,21 @@ def _cascade(x: np.ndarray, plan: Plan, sr: int) -> np.ndarray:
     n_frames = len(plan.f0)
     nyquist_ok = plan.formants < 0.45 * sr
     res = _resonator(np.minimum(plan.formants, 0.45 * sr), plan.bandwidths, sr)   # (F, 5, 3)
-    sos = np.zeros((n_frames, 7, 6))
+    sos = np.zeros((n_frames, 6, 6))
     sos[:, :5, 0] = np.where(nyquist_ok, res[..., 0], 1.0)
     sos[:, :5, 3] = 1.0
     sos[:, :5, 4] = np.where(nyquist_ok, -res[..., 1], 0.0)
     sos[:, :5, 5] = np.where(nyquist_ok, -res[..., 2], 0.0)
+    # the nasal pole-zero pair as one biquad: the identity when the zero sits on the pole
     pole = _resonator(np.full(n_frames, _NASAL_POLE), np.full(n_frames, 100.0), sr)
     zero = _resonator(plan.nasal_zero, np.full(n_frames, 100.0), sr)
-    sos[:, 5] = np.stack([pole[:, 0], 0 * pole[:, 0], 0 * pole[:, 0], np.ones(n_frames),
+    gain = pole[:, 0] / zero[:, 0]
+    sos[:, 5] = np.stack([gain, -gain * zero[:, 1], -gain * zero[:, 2], np.ones(n_frames),
                           -pole[:, 1], -pole[:, 2]], -1)
-    sos[:, 6] = np.stack([np.ones(n_frames), -zero[:, 1], -zero[:, 2], zero[:, 0],
-                          0 * zero[:, 0], 0 * zero[:, 0]], -1)
-    sos[:, 6, :3] /= sos[:, 6, 3:4]
-    sos[:, 6, 3] = 1.0
 
     bounds = np.minimum(np.round(np.arange(n_frames + 1) * sr / CONTROL_RATE).astype(int), len(x))
     y = np.empty_like(x)
-    zi = np.zeros((7, 2))
+    zi = np.zeros((6, 2))
     for k in range(n_frames):
         a, b = bounds[k], bounds[k + 1]
         if b > a:
