@@ -23,6 +23,20 @@ def _synth(args: argparse.Namespace) -> None:
                  time.perf_counter() - start)
 
 
+def _ingest(args: argparse.Namespace) -> None:
+    from voxflow.ingest import ingest
+
+    options = {}
+    if args.four_class:
+        options["four_class"] = True
+    if args.split_fractions:
+        options["split_fractions"] = {k: float(v) for k, v in
+                                      (item.split("=") for item in args.split_fractions.split(","))}
+    if args.split_seed is not None:
+        options["seed"] = args.split_seed
+    ingest(args.corpus, args.root, args.out, **options)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from voxflow.synth.corpora import CORPORA
     from voxflow.synth.corpora.common import SIZES
@@ -36,6 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     synth.set_defaults(func=_synth)
+
+    from voxflow.ingest import INGESTERS
+
+    ingest = sub.add_parser("ingest", help="read a corpus in its native layout into a manifest")
+    ingest.add_argument("corpus", choices=INGESTERS)
+    ingest.add_argument("root", type=Path, help="the corpus folder as released")
+    ingest.add_argument("--out", type=Path, required=True, help="manifest FILE.parquet; "
+                        "problem files go to FILE.rejects.parquet")
+    ingest.add_argument("--four-class", action="store_true",
+                        help="iemocap: keep neu, hap+exc, sad, ang")
+    ingest.add_argument("--split-fractions", help="grid, mlms: e.g. train=0.8,dev=0.1,test=0.1")
+    ingest.add_argument("--split-seed", type=int, help="grid, mlms: seed of the speaker split")
+    ingest.set_defaults(func=_ingest)
     return parser
 
 
