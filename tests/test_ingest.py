@@ -83,6 +83,42 @@ def test_grid_original_layout(tiny_corpus, tmp_path):
     assert strip(rows_original) == strip(rows)
 
 
+def test_asvspoof_rows_follow_the_cm_protocols(tiny_corpus, tmp_path):
+    root = tiny_corpus("asvspoof")
+    rows, rejects = _ingest("asvspoof", root, tmp_path)
+    protocols = {line.split()[1]: line.split() for p in
+                 root.glob("ASVspoof2019_LA_cm_protocols/*.txt") for line in p.read_text().splitlines()}
+    assert rejects == [] and {r["utt_id"] for r in rows} == set(protocols)
+    for r in rows:
+        speaker, _, _, system, key = protocols[r["utt_id"]]
+        assert (r["speaker"], r["attack"], r["key"]) == (speaker, system, key)
+        assert r["sample_rate"] == 16000 and r["gender"] in ("F", "M")
+    assert {r["split"] for r in rows} == {"train", "dev", "eval"}
+
+
+def test_mlms_alignments_and_per_speaker_splits(tiny_corpus, tmp_path):
+    root = tiny_corpus("mlms")
+    rows, rejects = _ingest("mlms", root, tmp_path, split_fractions={"train": 0.8, "dev": 0.2})
+    assert rejects == [] and len(rows) == len(list(root.glob("*/*/wavs/*.wav")))
+    for r in rows:
+        assert r["phones"] and r["words"] and r["words"][-1]["end"] <= r["duration"] + 0.01
+        assert [w["label"] for w in r["words"]] == r["text"].split()
+    speakers = {}
+    for r in rows:
+        speakers.setdefault(r["speaker"], set()).add(r["split"])
+    assert all("train" in s for s in speakers.values())
+    assert len({r["language"] for r in rows}) >= 8
+
+
+def test_noise_categories_and_disjoint_splits(tiny_corpus, tmp_path):
+    rows, rejects = _ingest("noise", tiny_corpus("noise"), tmp_path)
+    assert rejects == [] and len({r["category"] for r in rows}) == 12
+    for category in {r["category"] for r in rows}:
+        splits = {r["split"] for r in rows if r["category"] == category}
+        assert splits == {"train", "test"}
+    assert all(r["speaker"] is None for r in rows)
+
+
 def test_bad_files_are_rejected_and_the_rest_kept(tiny_corpus, tmp_path):
     root = tmp_path / "LibriTTS"
     shutil.copytree(tiny_corpus("libritts"), root)
@@ -125,7 +161,7 @@ def _duplicated(result):
     return result
 
 
-@pytest.mark.parametrize("corpus", ["libritts", "grid", "iemocap"])
+@pytest.mark.parametrize("corpus", ["libritts", "grid", "asvspoof", "iemocap", "mlms", "noise"])
 def test_missing_or_unrecognised_root_says_what_was_expected(tmp_path, corpus):
     with pytest.raises(LayoutError, match="expected"):
         ingest(corpus, tmp_path / "nowhere", tmp_path / "m.parquet")
