@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 
 from voxflow.ingest import ingest
-from voxflow.ingest.manifest import SCHEMA, LayoutError, read_manifest, rejects_path
+from voxflow.ingest.manifest import (SCHEMA, LayoutError, read_manifest, rejects_path,
+                                    split_by_fractions)
 
 
 def _ingest(corpus, root, tmp_path, **options):
@@ -169,3 +170,28 @@ def test_missing_or_unrecognised_root_says_what_was_expected(tmp_path, corpus):
     with pytest.raises(LayoutError, match="expected"):
         ingest(corpus, tmp_path / "empty", tmp_path / "m.parquet")
     assert not (tmp_path / "m.parquet").exists()
+
+
+def test_split_by_fractions_is_deterministic_and_complete():
+    keys = [f"s{i}" for i in range(20)]
+    fractions = {"train": 0.7, "dev": 0.15, "test": 0.15}
+    splits = split_by_fractions(keys, fractions, [3])
+    assert splits == split_by_fractions(list(reversed(keys)), fractions, [3])
+    assert sorted(splits) == sorted(keys)
+    assert [list(splits.values()).count(s) for s in fractions] == [14, 3, 3]
+    assert splits != split_by_fractions(keys, fractions, [4])
+    assert set(split_by_fractions(["only"], fractions, [0]).values()) == {"train"}
+    with pytest.raises(ValueError, match="sum to 1"):
+        split_by_fractions(keys, {"train": 0.5, "test": 0.2}, [0])
+
+
+def test_noise_without_split_markers_gets_disjoint_derived_splits(tmp_path):
+    for category in ("car", "water"):
+        for i in range(8):
+            path = tmp_path / "noise" / category / f"recording{i}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, np.full(1600, 0.1), 16000, subtype="PCM_16")
+    rows, _ = _ingest("noise", tmp_path / "noise", tmp_path, test_fraction=0.25)
+    for category in ("car", "water"):
+        splits = [r["split"] for r in rows if r["category"] == category]
+        assert splits.count("test") == 2 and splits.count("train") == 6

@@ -10,25 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from voxflow.ingest.manifest import Ingested, LayoutError, add_audio, require_dir
+from voxflow.ingest.manifest import (Ingested, LayoutError, add_audio, require_dir,
+                                    split_by_fractions)
 
 ALIGN_UNITS_PER_SECOND = 25000
 SILENCES = {"sil", "sp"}
-
-
-def speaker_splits(speakers: list[str], fractions: dict[str, float], seed: int) -> dict[str, str]:
-    """Deterministic speaker-disjoint split: shuffle the sorted speakers, cut by fractions."""
-    if not np.isclose(sum(fractions.values()), 1.0) or min(fractions.values()) < 0:
-        raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}")
-    order = np.random.default_rng(seed).permutation(sorted(speakers)).tolist()
-    bounds = np.round(np.cumsum(list(fractions.values())) * len(order)).astype(int)
-    assignment, start = {}, 0
-    for name, end in zip(fractions, bounds):
-        assignment.update({spk: name for spk in order[start:end]})
-        start = end
-    return assignment
 
 
 def parse_align(path: Path) -> list[dict]:
@@ -72,8 +58,8 @@ def prepare_grid(root: Path, split_fractions: dict[str, float] | None = None, se
                  sample_rate: int = 25000) -> Ingested:
     root = require_dir(root, "a GRID corpus folder")
     speakers, audio_files, align_file, video_files = _layout(root)
-    splits = speaker_splits(speakers, split_fractions or {"train": 0.8, "dev": 0.1, "test": 0.1},
-                            seed)
+    fractions = split_fractions or {"train": 0.8, "dev": 0.1, "test": 0.1}
+    splits = split_by_fractions(speakers, fractions, [seed])
     result, candidates = Ingested(), []
     for speaker in speakers:
         for wav in audio_files(speaker):

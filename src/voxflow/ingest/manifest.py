@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import soundfile as sf
@@ -158,6 +159,22 @@ def read_manifest(path: Path) -> tuple[pa.Table, Path]:
     """(table, corpus root) of a manifest written by `write_manifest`."""
     table = pq.read_table(path)
     return table, Path(table.schema.metadata[b"voxflow.root"].decode())
+
+
+def split_by_fractions(keys: Sequence[str], fractions: dict[str, float], seed: Sequence[int]
+                       ) -> dict[str, str]:
+    """Deterministic split of `keys` (speakers, utterances or files) by fractions: shuffle the
+    sorted keys with `seed`, cut in the order of `fractions`; the first split gets at least one."""
+    if not np.isclose(sum(fractions.values()), 1.0) or min(fractions.values()) < 0:
+        raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}")
+    order = np.random.default_rng(list(seed)).permutation(sorted(keys)).tolist()
+    bounds = np.round(np.cumsum(list(fractions.values())) * len(order)).astype(int)
+    bounds[0] = max(bounds[0], min(1, len(order)))
+    assignment, start = {}, 0
+    for name, end in zip(fractions, bounds):
+        assignment.update({key: name for key in order[start:end]})
+        start = max(start, end)
+    return assignment
 
 
 def require_dir(path: Path, what: str) -> Path:

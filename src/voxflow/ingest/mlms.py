@@ -10,25 +10,9 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-import numpy as np
-
-from voxflow.ingest.manifest import Ingested, LayoutError, add_audio, require_dir
+from voxflow.ingest.manifest import (Ingested, LayoutError, add_audio, require_dir,
+                                    split_by_fractions)
 from voxflow.synth.textgrid import read_textgrid
-
-
-def utterance_splits(utt_ids: list[str], fractions: dict[str, float], seed: int,
-                     key: str) -> dict[str, str]:
-    """Deterministic split of one speaker's utterances by fractions (at least one in the first)."""
-    if not np.isclose(sum(fractions.values()), 1.0) or min(fractions.values()) < 0:
-        raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}")
-    order = np.random.default_rng([seed, zlib.crc32(key.encode())]).permutation(sorted(utt_ids))
-    bounds = np.round(np.cumsum(list(fractions.values())) * len(order)).astype(int)
-    bounds[0] = max(bounds[0], 1)
-    splits, start = {}, 0
-    for name, end in zip(fractions, bounds):
-        splits.update({utt: name for utt in order[start:end]})
-        start = max(start, end)
-    return splits
 
 
 def _labelled(intervals) -> list[dict]:
@@ -60,8 +44,8 @@ def prepare_mlms(root: Path, split_fractions: dict[str, float] | None = None, se
             continue
         rows = [(n, line.split("|")) for n, line in
                 enumerate(metadata.read_text(encoding="utf-8").splitlines(), 1) if line]
-        splits = utterance_splits([f[0] for _, f in rows if len(f) == 3], fractions, seed,
-                                  speaker)
+        splits = split_by_fractions([f[0] for _, f in rows if len(f) == 3], fractions,
+                                    [seed, zlib.crc32(speaker.encode())])
         for n, fields in rows:
             if len(fields) != 3 or not fields[0] or not fields[2].strip():
                 result.reject(f"{metadata}:{n}", "malformed metadata.csv line: expected "

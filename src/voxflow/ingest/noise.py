@@ -10,9 +10,8 @@ import re
 import zlib
 from pathlib import Path
 
-import numpy as np
-
-from voxflow.ingest.manifest import Ingested, LayoutError, add_audio, require_dir
+from voxflow.ingest.manifest import (Ingested, LayoutError, add_audio, require_dir,
+                                    split_by_fractions)
 
 _MARKED = re.compile(r"_(train|test)_\d+$")
 
@@ -28,14 +27,13 @@ def prepare_noise(root: Path, test_fraction: float = 0.25, seed: int = 0,
     for folder in categories:
         wavs = sorted(folder.glob("*.wav"))
         unmarked = [w for w in wavs if not _MARKED.search(w.stem)]
-        order = np.random.default_rng([seed, zlib.crc32(folder.name.encode())]).permutation(
-            len(unmarked))
-        n_test = int(round(test_fraction * len(unmarked)))
-        derived = {unmarked[i]: ("test" if k < n_test else "train") for k, i in enumerate(order)}
+        derived = split_by_fractions([w.name for w in unmarked],
+                                     {"train": 1 - test_fraction, "test": test_fraction},
+                                     [seed, zlib.crc32(folder.name.encode())])
         for wav in wavs:
             marked = _MARKED.search(wav.stem)
             candidates.append((wav, {"utt_id": f"{folder.name}/{wav.stem}", "corpus": "noise",
-                                     "split": marked[1] if marked else derived[wav],
+                                     "split": marked[1] if marked else derived[wav.name],
                                      "category": folder.name}))
     result = Ingested()
     add_audio(result, root, candidates, sample_rate, "noise")
