@@ -195,3 +195,10 @@ def test_noise_without_split_markers_gets_disjoint_derived_splits(tmp_path):
     for category in ("car", "water"):
         splits = [r["split"] for r in rows if r["category"] == category]
         assert splits.count("test") == 2 and splits.count("train") == 6
+
+
+def test_every_manifest_column_is_documented_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert all(f"| `{name}` |" in readme for name in SCHEMA.names)
