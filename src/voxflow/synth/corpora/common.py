@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import numpy as np
 import soundfile as sf
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 SIZES = ("tiny", "small", "medium")
@@ -46,6 +47,11 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _one_blas_thread() -> None:
+    # the pool already uses every core; BLAS threads inside each worker would fight over them
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def run_parallel(fn: Callable[[Job], Result], jobs: Sequence[Job], desc: str,
                  workers: int | None = None) -> list[Result]:
     """`[fn(job) for job in jobs]` over a process pool with a progress bar, in job order."""
@@ -55,7 +61,7 @@ def run_parallel(fn: Callable[[Job], Result], jobs: Sequence[Job], desc: str,
     if workers <= 1 or len(jobs) < 4:
         return [fn(job) for job in tqdm(jobs, **bar)]
     chunk = max(1, len(jobs) // (workers * 8))
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=_one_blas_thread) as pool:
         return list(tqdm(pool.map(fn, jobs, chunksize=chunk), **bar))
 
 
