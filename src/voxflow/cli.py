@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,6 +39,33 @@ def _ingest(args: argparse.Namespace) -> None:
     ingest(args.corpus, args.root, args.out, **options)
 
 
+def _stage_synth(args: argparse.Namespace) -> None:
+    from voxflow import stages
+
+    params = stages.load_params(args.params)["synth"]
+    stages.synth(args.corpus, args.out, params["size"], params["seed"], params.get("workers"))
+
+
+def _stage_ingest(args: argparse.Namespace) -> None:
+    from voxflow import stages
+
+    options = stages.load_params(args.params)["ingest"].get(args.corpus) or {}
+    stages.ingest(args.corpus, args.root, args.out, args.metrics, options)
+
+
+def _repro(args: argparse.Namespace) -> None:
+    from voxflow.tracking import pipeline_run
+
+    # the stages call `voxflow`: make this environment's scripts visible to them
+    scripts = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with pipeline_run("dvc-repro") as run_id:
+        result = subprocess.run([f"{scripts}/dvc", "repro", *args.targets],
+                                env={**env, "VOXFLOW_PARENT_RUN_ID": run_id})
+        if result.returncode:   # inside the run, so that it is marked FAILED
+            raise RuntimeError(f"dvc repro failed with exit status {result.returncode}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from voxflow.synth.corpora import CORPORA
     from voxflow.synth.corpora.common import SIZES
@@ -63,6 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--split-fractions", help="grid, mlms: e.g. train=0.8,dev=0.1,test=0.1")
     ingest.add_argument("--split-seed", type=int, help="grid, mlms: seed of the speaker split")
     ingest.set_defaults(func=_ingest)
+
+    stage = sub.add_parser("stage", help="run one pipeline stage with its params.yaml section "
+                           "(as dvc.yaml does), tracked in MLflow").add_subparsers(
+        dest="stage", required=True)
+    stage_synth = stage.add_parser("synth", help="synthesize one corpus")
+    stage_synth.add_argument("corpus", choices=CORPORA)
+    stage_synth.add_argument("--out", type=Path, required=True)
+    stage_synth.set_defaults(func=_stage_synth)
+    stage_ingest = stage.add_parser("ingest", help="ingest one corpus into a manifest")
+    stage_ingest.add_argument("corpus", choices=INGESTERS)
+    stage_ingest.add_argument("root", type=Path)
+    stage_ingest.add_argument("--out", type=Path, required=True)
+    stage_ingest.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
+    stage_ingest.set_defaults(func=_stage_ingest)
+    for p in (stage_synth, stage_ingest):
+        p.add_argument("--params", type=Path, default=Path("params.yaml"))
+
+    repro = sub.add_parser("repro", help="dvc repro under one parent MLflow run")
+    repro.add_argument("targets", nargs="*")
+    repro.set_defaults(func=_repro)
     return parser
 
 
@@ -71,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as err:
+    except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
         log.error("%s", err)
         return 2
     return 0

@@ -14,7 +14,9 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-CORPORA = ("libritts", "grid", "asvspoof", "iemocap", "mlms", "noise")
+FOLDERS = {"libritts": "LibriTTS", "grid": "GRID", "asvspoof": "LA",
+           "iemocap": "IEMOCAP_full_release", "mlms": "mlms", "noise": "noise"}
+CORPORA = tuple(FOLDERS)
 
 
 def build_corpus(name: str, out_dir: Path, size: str = "tiny", seed: int = 0,

@@ -1,0 +1,73 @@
+"""Pipeline stages: one function per step, with explicit inputs, outputs and params.
+
+The CLI (`voxflow stage ...`), dvc.yaml and the Kubeflow components are thin wrappers around
+these functions. Each call is one tracked MLflow run (see `voxflow.tracking`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import yaml
+
+from voxflow.tracking import stage_run
+
+log = logging.getLogger(__name__)
+
+
+def load_params(path: Path = Path("params.yaml")) -> dict:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: params file not found (run from the repository root "
+                                "or pass --params)")
+    return yaml.safe_load(Path(path).read_text()) or {}
+
+
+def write_metrics(path: Path, metrics: dict) -> None:
+    """A DVC metrics file (JSON), written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def synth(corpus: str, out_dir: Path, size: str, seed: int, workers: int | None = None) -> Path:
+    """Synthesize one miniature corpus into `out_dir/<release folder>`; returns that folder."""
+    import mlflow
+
+    from voxflow.synth.corpora import build_corpus
+
+    params = {"corpus": corpus, "size": size, "seed": seed}
+    with stage_run(f"synth@{corpus}", params):
+        start = time.perf_counter()
+        root = build_corpus(corpus, Path(out_dir), size=size, seed=seed, workers=workers or None)
+        files = [p for p in root.rglob("*") if p.is_file()]
+        mlflow.log_metrics({"files": len(files), "seconds": time.perf_counter() - start,
+                            "megabytes": sum(p.stat().st_size for p in files) / 2**20})
+    log.info("synth@%s: %s", corpus, root)
+    return root
+
+
+def ingest(corpus: str, root: Path, out: Path, metrics_path: Path, options: dict) -> dict:
+    """Ingest a corpus into the manifest `out` (+ rejects); metrics to `metrics_path`."""
+    import mlflow
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from voxflow.ingest import ingest as ingest_corpus
+    from voxflow.ingest.manifest import rejects_path
+
+    with stage_run(f"ingest@{corpus}", {"corpus": corpus, **options}, inputs=[Path(root)]):
+        table = ingest_corpus(corpus, Path(root), Path(out), **options)
+        rejects = rejects_path(Path(out))
+        metrics = {"utterances": table.num_rows,
+                   "rejected": pq.read_metadata(rejects).num_rows,
+                   "audio_hours": float(pc.sum(table.column("duration")).as_py() or 0) / 3600,
+                   "speakers": len(set(table.column("speaker").drop_null().to_pylist()))}
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifact(str(rejects))
+        write_metrics(Path(metrics_path), metrics)
+    return metrics

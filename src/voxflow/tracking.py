@@ -1,0 +1,122 @@
+"""MLflow tracking of stage runs: params, metrics, artifacts and provenance tags.
+
+The default store is a SQLite database and an artifact folder under `mlflow/` in the working
+directory (the repository root under `dvc repro`); MLFLOW_TRACKING_URI overrides it, e.g. with a
+tracking server's URL. Runs of one pipeline execution nest under a parent run whose id arrives in
+VOXFLOW_PARENT_RUN_ID (set by `voxflow repro` and by the Kubeflow pipeline).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+EXPERIMENT = "voxflow"
+PARENT_RUN_ENV = "VOXFLOW_PARENT_RUN_ID"
+KFP_RUN_ENV = "KFP_RUN_ID"
+
+
+def _default_store() -> str:
+    return f"sqlite:///{(Path('mlflow') / 'mlflow.db').resolve()}"
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or _default_store()
+
+
+def _experiment_id(name: str) -> str:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, so compare with the default store
+    location = None
+    if tracking_uri() == _default_store():
+        location = (Path("mlflow") / "artifacts").resolve().as_uri()
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def content_md5(path: Path) -> str:
+    """md5 of a file, or of a folder's sorted (relative path, file md5) listing."""
+    path = Path(path)
+    if path.is_file():
+        return hashlib.md5(path.read_bytes()).hexdigest()
+    listing = hashlib.md5()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        listing.update(f"{file.relative_to(path).as_posix()}\0{content_md5(file)}\n".encode())
+    return listing.hexdigest()
+
+
+def data_version(inputs: Sequence[Path], lock: Path = Path("dvc.lock")) -> dict[str, str]:
+    """md5 of each input: from dvc.lock where an upstream stage recorded it, else computed."""
+    recorded = {}
+    if lock.is_file():
+        for stage in (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).values():
+            for entry in stage.get("outs", []) + stage.get("deps", []):
+                recorded.setdefault(Path(entry["path"]).as_posix(), entry.get("md5"))
+    return {Path(p).as_posix(): recorded.get(Path(p).as_posix()) or content_md5(Path(p))
+            for p in inputs}
+
+
+@contextmanager
+def stage_run(stage: str, params: dict, inputs: Sequence[Path] = ()) -> Iterator:
+    """An MLflow run for one stage execution, nested under VOXFLOW_PARENT_RUN_ID if set."""
+    import mlflow
+
+    experiment_id = _experiment_id(EXPERIMENT)
+    tags = {"voxflow.stage": stage, "voxflow.data_version": json.dumps(data_version(inputs))}
+    if (commit := git_commit()):
+        tags["mlflow.source.git.commit"] = commit
+    if os.environ.get(KFP_RUN_ENV):
+        tags["kfp.run_id"] = os.environ[KFP_RUN_ENV]
+    with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=tags,
+                          parent_run_id=os.environ.get(PARENT_RUN_ENV)) as run:
+        mlflow.log_params(_flatten(params))
+        yield run
+
+
+@contextmanager
+def pipeline_run(name: str) -> Iterator[str]:
+    """A parent run for one pipeline execution; its id is exported to the stages' processes."""
+    import mlflow
+
+    experiment_id = _experiment_id(EXPERIMENT)
+    tags = {"voxflow.pipeline": name}
+    if (commit := git_commit()):
+        tags["mlflow.source.git.commit"] = commit
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+        previous = os.environ.get(PARENT_RUN_ENV)
+        os.environ[PARENT_RUN_ENV] = run.info.run_id
+        try:
+            yield run.info.run_id
+        finally:
+            if previous is None:
+                os.environ.pop(PARENT_RUN_ENV, None)
+            else:
+                os.environ[PARENT_RUN_ENV] = previous
+
+
+def _flatten(params: dict, prefix: str = "") -> dict[str, str]:
+    flat = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = str(value)
+    return flat
