@@ -4,7 +4,6 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-CORPORA := data/corpora
 
 .PHONY: setup run test bench clean
 
@@ -18,9 +17,9 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
+# the whole DVC DAG on the embedded default, every stage an MLflow run under one parent
 run: setup
-	rm -rf $(CORPORA)
-	$(BIN)/voxflow synth all --out $(CORPORA) --size tiny --seed 0
+	$(BIN)/voxflow repro
 
 test: setup
 	$(BIN)/pytest
@@ -29,4 +28,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_synth.py
 
 clean:
-	rm -rf $(VENV) $(CORPORA)
+	rm -rf $(VENV) data/corpora data/manifests

@@ -85,8 +85,10 @@ def stage_run(stage: str, params: dict, inputs: Sequence[Path] = ()) -> Iterator
         tags["mlflow.source.git.commit"] = commit
     if os.environ.get(KFP_RUN_ENV):
         tags["kfp.run_id"] = os.environ[KFP_RUN_ENV]
+    # the parent is active in this process when a pipeline calls stages in-process
     with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=tags,
-                          parent_run_id=os.environ.get(PARENT_RUN_ENV)) as run:
+                          parent_run_id=os.environ.get(PARENT_RUN_ENV),
+                          nested=mlflow.active_run() is not None) as run:
         mlflow.log_params(_flatten(params))
         yield run
 
