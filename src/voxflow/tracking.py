@@ -22,12 +22,9 @@ PARENT_RUN_ENV = "VOXFLOW_PARENT_RUN_ID"
 KFP_RUN_ENV = "KFP_RUN_ID"
 
 
-def _default_store() -> str:
-    return f"sqlite:///{(Path('mlflow') / 'mlflow.db').resolve()}"
-
-
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or _default_store()
+    return os.environ.get("MLFLOW_TRACKING_URI") or \
+        f"sqlite:///{(Path('mlflow') / 'mlflow.db').resolve()}"
 
 
 def _experiment_id(name: str) -> str:
@@ -37,10 +34,10 @@ def _experiment_id(name: str) -> str:
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, so compare with the default store
+    # a SQLite store keeps its artifacts beside the database (MLflow's default would be ./mlruns)
     location = None
-    if tracking_uri() == _default_store():
-        location = (Path("mlflow") / "artifacts").resolve().as_uri()
+    if tracking_uri().startswith("sqlite:///"):
+        location = (Path(tracking_uri()[len("sqlite:///"):]).parent / "artifacts").as_uri()
     return mlflow.create_experiment(name, artifact_location=location)
 
 
