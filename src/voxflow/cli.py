@@ -66,6 +66,27 @@ def _repro(args: argparse.Namespace) -> None:
             raise RuntimeError(f"dvc repro failed with exit status {result.returncode}")
 
 
+def _pipeline_compile(args: argparse.Namespace) -> None:
+    from voxflow import kfp_runner
+
+    out = args.out or Path("build") / f"voxflow-{args.pipeline}.yaml"
+    log.info("%s written", kfp_runner.compile_pipeline(args.pipeline, out))
+
+
+def _pipeline_run_local(args: argparse.Namespace) -> None:
+    from voxflow import kfp_runner
+    from voxflow.synth.corpora import CORPORA
+
+    kfp_runner.run_local(args.workdir, args.corpus or CORPORA)
+
+
+def _pipeline_submit(args: argparse.Namespace) -> None:
+    from voxflow import kfp_runner
+
+    arguments = kfp_runner.parse_arguments(args.pipeline, args.param)
+    kfp_runner.submit(args.pipeline, args.host, arguments, args.experiment, args.run_name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from voxflow.synth.corpora import CORPORA
     from voxflow.synth.corpora.common import SIZES
@@ -112,6 +133,30 @@ def build_parser() -> argparse.ArgumentParser:
     repro = sub.add_parser("repro", help="dvc repro under one parent MLflow run")
     repro.add_argument("targets", nargs="*")
     repro.set_defaults(func=_repro)
+
+    from voxflow.kfp_runner import PIPELINE_NAMES
+
+    pipeline = sub.add_parser("pipeline", help="the Kubeflow pipelines of pipelines/ (see "
+                              "pipelines/README.md)").add_subparsers(dest="action", required=True)
+    compile_ = pipeline.add_parser("compile", help="write a pipeline's IR YAML")
+    compile_.add_argument("--pipeline", choices=PIPELINE_NAMES, default="corpora")
+    compile_.add_argument("--out", type=Path, help="default: build/voxflow-<pipeline>.yaml")
+    compile_.set_defaults(func=_pipeline_compile)
+    run_local = pipeline.add_parser("run-local", help="run the corpora pipeline on the embedded "
+                                    "default with kfp.local, in this environment")
+    run_local.add_argument("--workdir", type=Path, default=Path("data/kfp-local"),
+                           help="folder that receives the tasks' outputs")
+    run_local.add_argument("--corpus", action="append", choices=CORPORA,
+                           help="only this corpus (repeatable; default: all)")
+    run_local.set_defaults(func=_pipeline_run_local)
+    submit = pipeline.add_parser("submit", help="start a run on a Kubeflow Pipelines server")
+    submit.add_argument("--host", required=True, help="the KFP API server's URL")
+    submit.add_argument("--pipeline", choices=PIPELINE_NAMES, default="corpora")
+    submit.add_argument("--experiment", help="KFP experiment (default: the server's)")
+    submit.add_argument("--run-name")
+    submit.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a pipeline parameter (repeatable)")
+    submit.set_defaults(func=_pipeline_submit)
     return parser
 
 

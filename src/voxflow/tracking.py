@@ -27,7 +27,8 @@ def tracking_uri() -> str:
         f"sqlite:///{(Path('mlflow') / 'mlflow.db').resolve()}"
 
 
-def _experiment_id(name: str) -> str:
+def experiment_id(name: str = EXPERIMENT) -> str:
+    """The id of experiment `name` in the current store, created on first use."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri())
@@ -76,14 +77,14 @@ def stage_run(stage: str, params: dict, inputs: Sequence[Path] = ()) -> Iterator
     """An MLflow run for one stage execution, nested under VOXFLOW_PARENT_RUN_ID if set."""
     import mlflow
 
-    experiment_id = _experiment_id(EXPERIMENT)
+    experiment = experiment_id(EXPERIMENT)
     tags = {"voxflow.stage": stage, "voxflow.data_version": json.dumps(data_version(inputs))}
     if (commit := git_commit()):
         tags["mlflow.source.git.commit"] = commit
     if os.environ.get(KFP_RUN_ENV):
         tags["kfp.run_id"] = os.environ[KFP_RUN_ENV]
     # the parent is active in this process when a pipeline calls stages in-process
-    with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=tags,
+    with mlflow.start_run(experiment_id=experiment, run_name=stage, tags=tags,
                           parent_run_id=os.environ.get(PARENT_RUN_ENV),
                           nested=mlflow.active_run() is not None) as run:
         mlflow.log_params(_flatten(params))
@@ -95,11 +96,11 @@ def pipeline_run(name: str) -> Iterator[str]:
     """A parent run for one pipeline execution; its id is exported to the stages' processes."""
     import mlflow
 
-    experiment_id = _experiment_id(EXPERIMENT)
+    experiment = experiment_id(EXPERIMENT)
     tags = {"voxflow.pipeline": name}
     if (commit := git_commit()):
         tags["mlflow.source.git.commit"] = commit
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+    with mlflow.start_run(experiment_id=experiment, run_name=name, tags=tags) as run:
         previous = os.environ.get(PARENT_RUN_ENV)
         os.environ[PARENT_RUN_ENV] = run.info.run_id
         try:
