@@ -10,6 +10,7 @@ from sklearn.metrics import recall_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from audio_checks import assert_valid_audio
 from voxflow.features import estimate_f0
 
 TURN = re.compile(r"^\[(\d+\.\d{4}) - (\d+\.\d{4})\]\t(Ses\d\d[FM]_\w+_[FM]\d{3})\t(\w{3})\t"
@@ -58,10 +59,7 @@ def test_layout_and_labels(tiny_corpus):
 
 def test_audio_is_valid(tiny_corpus):
     for wav in tiny_corpus("iemocap").glob("Session*/**/*.wav"):
-        info = sf.info(wav)
-        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16"), wav
-        audio, _ = sf.read(wav, dtype="int16")
-        assert 0 < np.abs(audio).max() < 32767, f"{wav}: silent or clipped"
+        assert_valid_audio(wav, 16000)
 
 
 def _prosody(wav, n_words):

@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from audio_checks import assert_valid_audio
 from voxflow.features import mfcc
 from voxflow.synth import LANGUAGES, sample_speaker, synthesize
 from voxflow.synth.corpora import mlms
@@ -83,10 +84,7 @@ def test_metadata_matches_files(tiny_corpus):
 
 def test_audio_is_valid(tiny_corpus):
     for *_, wav, _ in _utterances(tiny_corpus("mlms")):
-        info = sf.info(wav)
-        assert (info.samplerate, info.channels, info.subtype) == (22050, 1, "PCM_16"), wav
-        audio, _ = sf.read(wav, dtype="int16")
-        assert 0 < np.abs(audio).max() < 32767, f"{wav}: silent or clipped"
+        assert_valid_audio(wav, 22050)
 
 
 def test_textgrids_tile_the_audio_and_match_the_text(tiny_corpus):
