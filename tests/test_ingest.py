@@ -204,3 +204,15 @@ def test_every_manifest_column_is_documented_in_the_readme():
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert all(f"| `{name}` |" in readme for name in SCHEMA.names)
+
+
+def test_same_corpus_gives_identical_manifests_in_any_checkout(tiny_corpus, tmp_path):
+    digests = []
+    for checkout in ("a", "bb"):
+        root = tmp_path / checkout / "data" / "corpora" / "noise"
+        shutil.copytree(tiny_corpus("noise"), root)
+        out = tmp_path / checkout / "data" / "manifests" / "noise.parquet"
+        ingest("noise", root, out)
+        assert read_manifest(out)[1] == root.resolve()
+        digests.append(out.read_bytes())
+    assert digests[0] == digests[1]

@@ -1,7 +1,8 @@
 """The utterance manifest: one Parquet schema for every corpus, validated when written.
 
 A manifest has one row per utterance. Paths are relative to the corpus root, which is kept in
-the file's metadata (`voxflow.root`), so a manifest stays valid when the corpus moves with it.
+the file's metadata (`voxflow.root`, relative to the manifest's folder), so a manifest stays valid
+when the corpus moves with it and is byte-identical across checkouts.
 Problem files never stop ingestion: they go to `<stem>.rejects.parquet` beside the manifest with
 the path and the reason. Both files are written to temporary names and renamed, so a crash never
 leaves a partial manifest.
@@ -133,13 +134,15 @@ def write_manifest(result: Ingested, out: Path, root: Path, corpus: str,
                    params: dict | None = None) -> pa.Table:
     """Validate, sort by utt_id and write the manifest and its rejects atomically."""
     table = validate(sorted(result.rows, key=lambda r: r["utt_id"]))
-    metadata = {"voxflow.root": str(Path(root).resolve()), "voxflow.corpus": corpus,
+    out = Path(out)
+    # relative to the manifest's folder: the same corpus gives the same bytes in any checkout
+    relative_root = os.path.relpath(Path(root).resolve(), out.parent.resolve())
+    metadata = {"voxflow.root": relative_root, "voxflow.corpus": corpus,
                 "voxflow.params": json.dumps(params or {}, sort_keys=True),
                 "voxflow.schema": json.dumps([(n, d) for n, _, _, d in COLUMNS])}
     table = table.replace_schema_metadata(metadata)
     rejects = pa.Table.from_pylist(sorted(result.rejects, key=lambda r: (r["path"], r["reason"])),
                                    schema=REJECTS_SCHEMA)
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _atomic(lambda tmp: pq.write_table(rejects, tmp), rejects_path(out))
     _atomic(lambda tmp: pq.write_table(table, tmp), out)
@@ -158,7 +161,8 @@ def _atomic(write: Callable[[Path], None], path: Path) -> None:
 def read_manifest(path: Path) -> tuple[pa.Table, Path]:
     """(table, corpus root) of a manifest written by `write_manifest`."""
     table = pq.read_table(path)
-    return table, Path(table.schema.metadata[b"voxflow.root"].decode())
+    root = Path(table.schema.metadata[b"voxflow.root"].decode())
+    return table, (Path(path).parent / root).resolve()
 
 
 def split_by_fractions(keys: Sequence[str], fractions: dict[str, float], seed: Sequence[int]
