@@ -15,6 +15,7 @@ from kfp import local
 
 from voxflow import kfp_runner
 from voxflow.cli import main
+from voxflow.ingest.manifest import read_manifest
 from voxflow.stages import load_params
 from voxflow.synth.corpora import CORPORA
 
@@ -151,9 +152,9 @@ def test_a_local_run_ingests_the_embedded_default(tmp_path, tracking):
         assert pq.read_metadata(path.parent / "rejects").num_rows == metrics["rejected"]
     assert set(manifests) == set(LOCAL_RUN_CORPORA)
 
-    noise_release = pq.read_metadata(manifests["noise"]).metadata[b"voxflow.root"].decode()
+    noise_release = read_manifest(manifests["noise"])[1]
     kfp_runner.load_pipeline("import-corpus")(
-        corpus="noise", corpus_uri=noise_release,
+        corpus="noise", corpus_uri=str(noise_release),
         ingest_options=json.dumps(PARAMS["ingest"]["noise"]))
     (imported,) = (tmp_path / "kfp").glob("voxflow-import-corpus-*/ingest/manifest")
     assert pq.read_table(imported).equals(pq.read_table(manifests["noise"]))
