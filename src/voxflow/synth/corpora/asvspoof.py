@@ -78,7 +78,7 @@ def build(out_dir: Path, size: str = "tiny", seed: int = 0, workers: int | None 
     spec = SIZES[check_size(size)]
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
-    root = corpus_dir(out_dir, "LA")
+    root = corpus_dir(out_dir, "asvspoof")
     speakers = _speakers(spec, seed)
     utterances = _utterances(root, spec, speakers, seed)
     embeddings = dict(zip((u.utt_id for u in utterances),

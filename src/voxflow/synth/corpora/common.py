@@ -78,9 +78,12 @@ def write_text(path: Path, lines: Iterable[str]) -> None:
     path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 
 
-def corpus_dir(out_dir: Path, folder: str) -> Path:
-    """A fresh corpus folder: a builder never mixes its output with an older build's files."""
-    root = Path(out_dir) / folder
+def corpus_dir(out_dir: Path, corpus: str) -> Path:
+    """The fresh release folder of `corpus` under `out_dir` (named as in FOLDERS): a builder
+    never mixes its output with an older build's files."""
+    from voxflow.synth.corpora import FOLDERS
+
+    root = Path(out_dir) / FOLDERS[corpus]
     if root.exists() and any(root.iterdir()):
         raise FileExistsError(f"{root} already exists and is not empty; remove it or choose "
                               "another --out")

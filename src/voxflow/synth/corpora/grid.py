@@ -51,7 +51,7 @@ class _Job:
 
 def build(out_dir: Path, size: str = "tiny", seed: int = 0, workers: int | None = None) -> Path:
     spec = SIZES[check_size(size)]
-    root = corpus_dir(out_dir, "GRID")
+    root = corpus_dir(out_dir, "grid")
     jobs, looks = [], set()
     for number in range(1, spec.speakers + 1):
         name = f"s{number}"

@@ -73,7 +73,7 @@ class _Turn:
 
 def build(out_dir: Path, size: str = "tiny", seed: int = 0, workers: int | None = None) -> Path:
     spec = SIZES[check_size(size)]
-    root = corpus_dir(out_dir, "IEMOCAP_full_release")
+    root = corpus_dir(out_dir, "iemocap")
     dialogs: list[tuple[Path, str, list[_Turn]]] = []
     for session in range(1, SESSIONS + 1):
         speakers = {g: sample_speaker(item_rng(seed, "iemocap", "speaker", session, g),

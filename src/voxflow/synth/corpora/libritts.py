@@ -49,7 +49,7 @@ class _Job:
 
 def build(out_dir: Path, size: str = "tiny", seed: int = 0, workers: int | None = None) -> Path:
     spec = SIZES[check_size(size)]
-    root = corpus_dir(out_dir, "LibriTTS")
+    root = corpus_dir(out_dir, "libritts")
     rng = item_rng(seed, "libritts", "layout")
     total_readers = sum(spec.speakers.values())
     reader_ids = sorted(rng.choice(np.arange(14, 9000), total_readers, replace=False).tolist())
