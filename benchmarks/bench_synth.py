@@ -20,7 +20,7 @@ from pathlib import Path
 import soundfile as sf
 
 from voxflow.synth.corpora import CORPORA, build_corpus
-from voxflow.synth.corpora.common import default_workers
+from voxflow.parallel import default_workers
 
 AUDIO_SUFFIXES = {".wav", ".flac"}
 

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from voxflow.features import mfcc
+from voxflow.parallel import run_parallel
 from voxflow.synth.corpora.common import (check_size, corpus_dir, item_rng, item_seed,
-                                          run_parallel, write_audio, write_text)
+                                          write_audio, write_text)
 from voxflow.synth.engine import plan_utterance, render
 from voxflow.synth.languages import ENGLISH
 from voxflow.synth.spoofing import EVAL_ATTACKS, SAMPLE_RATE, TRAIN_DEV_ATTACKS, spoof

@@ -1,4 +1,4 @@
-"""What every corpus builder shares: sizes, per-item seeds, parallel rendering, audio writing.
+"""What every corpus builder shares: sizes, per-item seeds, audio writing.
 
 Each corpus module exposes `build(out_dir, size="tiny", seed=0, workers=None) -> Path`, which
 writes the corpus in its native layout under `out_dir/<FOLDER>` and returns that folder. Work is
@@ -8,24 +8,15 @@ output is byte-identical whatever the number of workers.
 from __future__ import annotations
 
 import logging
-import os
 import zlib
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import soundfile as sf
-from threadpoolctl import threadpool_limits
-from tqdm import tqdm
 
 SIZES = ("tiny", "small", "medium")
 log = logging.getLogger(__name__)
-
-Job = TypeVar("Job")
-Result = TypeVar("Result")
-
 
 def check_size(size: str) -> str:
     if size not in SIZES:
@@ -41,28 +32,6 @@ def item_seed(seed: int, *keys: object) -> int:
 
 def item_rng(seed: int, *keys: object) -> np.random.Generator:
     return np.random.default_rng(item_seed(seed, *keys))
-
-
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _one_blas_thread() -> None:
-    # the pool already uses every core; BLAS threads inside each worker would fight over them
-    threadpool_limits(limits=1, user_api="blas")
-
-
-def run_parallel(fn: Callable[[Job], Result], jobs: Sequence[Job], desc: str,
-                 workers: int | None = None) -> list[Result]:
-    """`[fn(job) for job in jobs]` over a process pool with a progress bar, in job order."""
-    workers = workers or default_workers()
-    bar = dict(total=len(jobs), desc=desc, unit="file", leave=False,
-               disable=os.environ.get("VOXFLOW_PROGRESS", "1") == "0")
-    if workers <= 1 or len(jobs) < 4:
-        return [fn(job) for job in tqdm(jobs, **bar)]
-    chunk = max(1, len(jobs) // (workers * 8))
-    with ProcessPoolExecutor(workers, initializer=_one_blas_thread) as pool:
-        return list(tqdm(pool.map(fn, jobs, chunksize=chunk), **bar))
 
 
 def write_audio(path: Path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:

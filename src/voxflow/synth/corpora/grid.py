@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from voxflow.synth.corpora.common import (check_size, corpus_dir, item_rng, run_parallel,
+from voxflow.parallel import run_parallel
+from voxflow.synth.corpora.common import (check_size, corpus_dir, item_rng,
                                           write_audio, write_text)
 from voxflow.synth.engine import Interval, synthesize
 from voxflow.synth.face import FaceStyle, render_frames, sample_face, write_video

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from voxflow.parallel import run_parallel
 from voxflow.synth.corpora.common import (check_size, corpus_dir, item_rng, item_seed,
-                                          run_parallel, write_audio, write_text)
+                                          write_audio, write_text)
 from voxflow.synth.engine import synthesize
 from voxflow.synth.languages import ENGLISH, Word
 from voxflow.synth.voice import Speaker, sample_speaker

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from voxflow.synth.corpora.common import (check_size, corpus_dir, item_seed, run_parallel,
+from voxflow.parallel import run_parallel
+from voxflow.synth.corpora.common import (check_size, corpus_dir, item_seed,
                                           write_audio)
 from voxflow.synth.noises import CATEGORIES, GENERATORS
 
