@@ -1,0 +1,99 @@
+"""Minimum tandem detection cost function (t-DCF) of ASVspoof 2019.
+
+A countermeasure (CM) is judged in tandem with a fixed automatic speaker verification (ASV)
+system whose threshold sits at its EER point. Two formulations:
+
+- "revised" (Kinnunen et al., IEEE/ACM TASLP 2020; the ASVspoof 2021 scoring package):
+  t-DCF(s) = C0 + C1 Pmiss_cm(s) + C2 Pfa_cm(s), normalized by C0 + min(C1, C2), with
+  C0 = Ptar Cmiss Pmiss_asv + Pnon Cfa Pfa_asv, C1 = Ptar Cmiss - C0,
+  C2 = Cfa_spoof Pspoof (1 - Pmiss_spoof_asv).
+- "legacy" (the ASVspoof 2019 evaluation plan): t-DCF(s) = C1 Pmiss_cm(s) + C2 Pfa_cm(s),
+  normalized by min(C1, C2), with C1 = Ptar (Cmiss_cm - Cmiss_asv Pmiss_asv) - Pnon Cfa_asv
+  Pfa_asv and C2 = Cfa_cm Pspoof (1 - Pmiss_spoof_asv).
+
+The minimum is taken over every CM threshold, the two trivial ones (accept all, reject all)
+included, so a normalized min t-DCF never exceeds 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from voxflow.evaluation.eer import check_scores, det_curve, eer_threshold
+
+FORMULATIONS = ("revised", "legacy")
+
+
+@dataclass(frozen=True)
+class CostModel:
+    p_spoof: float = 0.05
+    p_tar: float = 0.95 * 0.99
+    p_non: float = 0.95 * 0.01
+    c_miss: float = 1.0          # revised
+    c_fa: float = 10.0
+    c_fa_spoof: float = 10.0
+    c_miss_asv: float = 1.0      # legacy
+    c_fa_asv: float = 10.0
+    c_miss_cm: float = 1.0
+    c_fa_cm: float = 10.0
+
+
+ASVSPOOF2019 = CostModel()
+
+
+@dataclass(frozen=True)
+class AsvErrorRates:
+    threshold: float
+    p_fa: float            # non-target accepted
+    p_miss: float          # target rejected
+    p_miss_spoof: float    # spoof rejected
+
+
+@dataclass(frozen=True)
+class TDCF:
+    min_tdcf: float        # normalized
+    cm_threshold: float
+    asv: AsvErrorRates
+
+
+def asv_error_rates(target, nontarget, spoof, threshold: float | None = None) -> AsvErrorRates:
+    """ASV error rates at `threshold` (default: the ASV EER point of target vs non-target)."""
+    target = check_scores("ASV target scores", target)
+    nontarget = check_scores("ASV non-target scores", nontarget)
+    spoof = check_scores("ASV spoof scores", spoof)
+    if threshold is None:
+        threshold = eer_threshold(target, nontarget)
+    return AsvErrorRates(threshold=float(threshold),
+                         p_fa=float(np.mean(nontarget >= threshold)),
+                         p_miss=float(np.mean(target < threshold)),
+                         p_miss_spoof=float(np.mean(spoof < threshold)))
+
+
+def min_tdcf(bonafide, spoof, asv: AsvErrorRates, cost: CostModel = ASVSPOOF2019,
+             formulation: str = "revised") -> TDCF:
+    """Normalized minimum t-DCF of CM scores (`bonafide`, `spoof`) in tandem with `asv`."""
+    if formulation not in FORMULATIONS:
+        raise ValueError(f"unknown t-DCF formulation {formulation!r}: expected one of "
+                         f"{', '.join(FORMULATIONS)}")
+    miss_cm, fa_cm, thresholds = det_curve(bonafide, spoof)
+    if formulation == "revised":
+        c0 = cost.p_tar * cost.c_miss * asv.p_miss + cost.p_non * cost.c_fa * asv.p_fa
+        c1 = cost.p_tar * cost.c_miss - c0
+        c2 = cost.c_fa_spoof * cost.p_spoof * (1 - asv.p_miss_spoof)
+        default = c0 + min(c1, c2)
+    else:
+        c0 = 0.0
+        c1 = (cost.p_tar * (cost.c_miss_cm - cost.c_miss_asv * asv.p_miss)
+              - cost.p_non * cost.c_fa_asv * asv.p_fa)
+        c2 = cost.c_fa_cm * cost.p_spoof * (1 - asv.p_miss_spoof)
+        default = min(c1, c2)
+    if c1 < 0 or c2 < 0 or default <= 0:
+        # the ASV system rejects every spoof or errs more than a coin would: no CM can help
+        raise ValueError(f"{formulation} t-DCF undefined for this ASV operating point "
+                         f"(Pmiss={asv.p_miss:.4f}, Pfa={asv.p_fa:.4f}, "
+                         f"Pmiss_spoof={asv.p_miss_spoof:.4f}): weights C1={c1:.4g}, "
+                         f"C2={c2:.4g}, normalizer {default:.4g}")
+    normalized = (c0 + c1 * miss_cm + c2 * fa_cm) / default
+    best = int(np.argmin(normalized))
+    return TDCF(float(normalized[best]), float(thresholds[best]), asv)
