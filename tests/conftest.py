@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
 import pytest
 
 from voxflow.synth.corpora import build_corpus
@@ -20,3 +21,13 @@ def tiny_corpus(tmp_path_factory):
         return roots[name]
 
     return get
+
+
+@pytest.fixture
+def tracking(tmp_path, monkeypatch):
+    """A fresh MLflow SQLite store for one test; returns its URI."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("VOXFLOW_PARENT_RUN_ID", raising=False)
+    mlflow.set_tracking_uri(uri)
+    return uri

@@ -17,15 +17,6 @@ from voxflow.tracking import pipeline_run
 REPO = Path(__file__).parents[1]
 
 
-@pytest.fixture
-def tracking(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("VOXFLOW_PARENT_RUN_ID", raising=False)
-    mlflow.set_tracking_uri(uri)
-    return uri
-
-
 def _runs():
     return {r.info.run_name: r for r in mlflow.search_runs(experiment_names=["voxflow"],
                                                              output_format="list")}

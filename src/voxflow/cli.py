@@ -53,6 +53,96 @@ def _stage_ingest(args: argparse.Namespace) -> None:
     stages.ingest(args.corpus, args.root, args.out, args.metrics, options)
 
 
+def _eval(args: argparse.Namespace) -> None:
+    inputs = {name: getattr(args, name) for name in args.inputs
+              if getattr(args, name) not in (None, False)}
+    if args.mlflow:
+        from voxflow import stages
+
+        metrics = stages.evaluate(args.kind, args.out, inputs)
+    else:
+        from voxflow.evaluation import evaluate
+
+        report = evaluate(args.kind, **inputs)
+        report.write(args.out)
+        metrics = report.metrics
+    for name, value in metrics.items():
+        log.info("%s = %s", name, f"{value:.6g}" if isinstance(value, float) else value)
+
+
+def _mushra_export(args: argparse.Namespace) -> None:
+    from voxflow.evaluation.mushra import export_test, read_stimuli
+
+    config = export_test(read_stimuli(args.stimuli), args.out, args.test_id,
+                         target_lufs=args.target_lufs, seed=args.seed)
+    log.info("webMUSHRA test written to %s: copy its configs/ folder into webMUSHRA's root and "
+             "open ?config=%s", args.out, config.name)
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _add_eval_parser(sub) -> None:
+    """`voxflow eval KIND ...`: one subcommand per evaluation kind."""
+    evaluate = sub.add_parser("eval", help="evaluate files: PESQ/STOI, EER, min t-DCF, UAR, WER, "
+                              "MCD/F0/LSD, MUSHRA").add_subparsers(dest="kind", required=True)
+
+    def kind(name: str, help_: str, inputs: list[tuple[str, dict]]) -> argparse.ArgumentParser:
+        p = evaluate.add_parser(name, help=help_)
+        for flag, options in inputs:
+            p.add_argument(flag, **options)
+        p.add_argument("--out", type=Path, required=True,
+                       help="folder for metrics.json, tables (CSV) and figures (PNG)")
+        p.add_argument("--mlflow", action="store_true",
+                       help="run as a tracked stage: log metrics and outputs to MLflow")
+        p.set_defaults(func=_eval, inputs=[f.lstrip("-").replace("-", "_") for f, _ in inputs])
+        return p
+
+    pairs = ("--pairs", {"type": Path, "required": True,
+                         "help": "CSV with columns reference,degraded[,id] (paths relative to it)"})
+    workers = ("--workers", {"type": int, "help": "processes (default: all cores)"})
+    scores = ("--scores", {"type": Path, "required": True, "help": "CM scores: `utt attack key "
+                           "score` lines, or `utt score` lines with --protocol"})
+    protocol = ("--protocol", {"type": Path, "help": "ASVspoof 2019 CM protocol file"})
+    kind("pesq-stoi", "PESQ (wide/narrow band) and STOI/ESTOI of (reference, degraded) pairs",
+         [pairs, workers, ("--metrics", {"type": _comma_list,
+                                         "help": "comma-separated subset of pesq_wb,pesq_nb,"
+                                                 "stoi,estoi (default: all)"})])
+    kind("eer", "EER (pooled, per attack) and DET of countermeasure scores", [scores, protocol])
+    kind("tdcf", "min t-DCF (revised and legacy) and EER of countermeasure scores",
+         [scores, protocol, ("--asv-scores", {"type": Path, "required": True,
+                                              "help": "ASV score file (key, score last)"})])
+    kind("uar", "UAR, accuracy and confusion matrix of class predictions",
+         [("--predictions", {"type": Path, "required": True,
+                             "help": "CSV with columns label,prediction[,id]"}),
+          ("--classes", {"type": _comma_list, "help": "class order (default: sorted labels)"})])
+    wer = kind("wer", "WER and CER of hypotheses against references (Kaldi `text` files)",
+               [("--references", {"type": Path, "required": True}),
+                ("--hypotheses", {"type": Path, "required": True})])
+    wer.add_argument("--no-normalize", dest="normalize", action="store_false",
+                     help="score the raw text (default: normalized, see README)")
+    wer.set_defaults(inputs=["references", "hypotheses", "normalize"])
+    kind("mcd", "MCD, F0 RMSE, V/UV error and log-spectral distance of audio pairs",
+         [pairs, workers, ("--dtw", {"action": "store_true",
+                                     "help": "align frames by dynamic time warping"})])
+    kind("mushra-analyze", "post-screening, means, CIs, relative MUSHRA and Holm-corrected "
+         "t-tests of webMUSHRA ratings",
+         [("--ratings", {"type": Path, "nargs": "+", "required": True,
+                         "help": "webMUSHRA mushra.csv result file(s)"}),
+          ("--items", {"type": Path, "help": "the <test>_items.csv written by mushra-export"})])
+    export = evaluate.add_parser("mushra-export", help="write a webMUSHRA listening test: hidden "
+                                 "reference, 3.5/7 kHz anchors, systems, loudness-normalized")
+    export.add_argument("--stimuli", type=Path, required=True,
+                        help="CSV with columns item,system,path[,voice,style,...]; system "
+                        "`reference` is the item's reference")
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--test-id", required=True)
+    export.add_argument("--target-lufs", type=float, default=-23.0)
+    export.add_argument("--seed", type=int, default=0)
+    export.set_defaults(func=_mushra_export)
+
+
 def _repro(args: argparse.Namespace) -> None:
     from voxflow.tracking import pipeline_run
 
@@ -129,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     stage_ingest.set_defaults(func=_stage_ingest)
     for p in (stage_synth, stage_ingest):
         p.add_argument("--params", type=Path, default=Path("params.yaml"))
+
+    _add_eval_parser(sub)
 
     repro = sub.add_parser("repro", help="dvc repro under one parent MLflow run")
     repro.add_argument("targets", nargs="*")

@@ -71,3 +71,18 @@ def ingest(corpus: str, root: Path, out: Path, metrics_path: Path, options: dict
         mlflow.log_artifact(str(rejects))
         write_metrics(Path(metrics_path), metrics)
     return metrics
+
+
+def evaluate(kind: str, out_dir: Path, inputs: dict) -> dict:
+    """Evaluation `kind` (see `voxflow.evaluation`) on `inputs`, written to `out_dir`
+    (metrics.json, tables as CSV, figures as PNG) and logged to MLflow; returns the metrics."""
+    from voxflow.evaluation import evaluate as run_evaluation
+
+    files = [Path(p) for value in inputs.values()
+             for p in (value if isinstance(value, (list, tuple)) else [value])
+             if isinstance(p, (str, Path)) and Path(p).exists()]
+    with stage_run(f"eval-{kind}", {"kind": kind, **inputs}, inputs=files):
+        report = run_evaluation(kind, **inputs)
+        report.write(Path(out_dir))
+        report.log_to_mlflow(Path(out_dir))
+    return report.metrics

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from voxflow.evaluation.eer import compute_eer, det_curve, det_figure
+from voxflow.evaluation.eer import compute_eer, det_curve, det_figure, eer_from_curve
 from voxflow.evaluation.report import Report
-from voxflow.evaluation.tdcf import ASVSPOOF2019, FORMULATIONS, CostModel, asv_error_rates, min_tdcf
+from voxflow.evaluation.tdcf import (ASVSPOOF2019, FORMULATIONS, CostModel, asv_error_rates,
+                                    min_tdcf_of_curve)
 
 CM_KEYS = ("bonafide", "spoof")
 ASV_KEYS = ("target", "nontarget", "spoof")
@@ -90,14 +91,17 @@ def evaluate_countermeasure(cm: pd.DataFrame, asv: pd.DataFrame | None = None,
     both formulations. `cm` has columns attack, key, score; `asv` key, score."""
     bonafide = cm.loc[cm["key"] == "bonafide", "score"].to_numpy()
     spoof = cm.loc[cm["key"] == "spoof", "score"].to_numpy()
-    eer, threshold = compute_eer(bonafide, spoof)
+    curve = det_curve(bonafide, spoof)      # one ROC serves the EER and both t-DCFs
+    eer, threshold = eer_from_curve(*curve)
     metrics = {"eer": eer, "eer_threshold": threshold,
                "bonafide_trials": int(bonafide.size), "spoof_trials": int(spoof.size)}
-    curves = {f"pooled (EER {100 * eer:.2f}%)": det_curve(bonafide, spoof)[:2]}
+    curves = {f"pooled (EER {100 * eer:.2f}%)": curve[:2]}
     rows = []
     for attack, scores in cm[cm["key"] == "spoof"].groupby("attack", sort=True)["score"]:
-        attack_eer = compute_eer(bonafide, scores.to_numpy())[0]
+        attack_curve = det_curve(bonafide, scores.to_numpy())
+        attack_eer = eer_from_curve(*attack_curve)[0]
         rows.append({"attack": attack, "spoof_trials": len(scores), "eer": attack_eer})
+        curves[f"{attack} ({100 * attack_eer:.2f}%)"] = attack_curve[:2]
         metrics[f"eer_{attack}"] = attack_eer
     if asv is not None:
         by_key = {key: asv.loc[asv["key"] == key, "score"].to_numpy() for key in ASV_KEYS}
@@ -106,7 +110,7 @@ def evaluate_countermeasure(cm: pd.DataFrame, asv: pd.DataFrame | None = None,
                        asv_threshold=rates.threshold, asv_p_fa=rates.p_fa,
                        asv_p_miss=rates.p_miss, asv_p_miss_spoof=rates.p_miss_spoof)
         for formulation in FORMULATIONS:
-            result = min_tdcf(bonafide, spoof, rates, cost, formulation)
+            result = min_tdcf_of_curve(*curve, rates, cost, formulation)
             suffix = "" if formulation == "revised" else f"_{formulation}"
             metrics[f"min_tdcf{suffix}"] = result.min_tdcf
             metrics[f"min_tdcf{suffix}_threshold"] = result.cm_threshold

@@ -38,7 +38,12 @@ def compute_eer(positive, negative) -> tuple[float, float]:
     """(EER, threshold): EER where the miss and false-alarm rates cross, interpolated linearly
     between the bracketing ROC points; the threshold is the score of the first point at or past
     the crossing."""
-    miss, fa, thresholds = det_curve(positive, negative)
+    return eer_from_curve(*det_curve(positive, negative))
+
+
+def eer_from_curve(miss: np.ndarray, fa: np.ndarray, thresholds: np.ndarray
+                   ) -> tuple[float, float]:
+    """`compute_eer` on a curve from `det_curve`."""
     i = int(np.flatnonzero(miss <= fa)[0])     # miss falls from 1 to 0, fa rises from 0 to 1
     if i == 0 or miss[i] == fa[i]:
         return float((miss[i] + fa[i]) / 2), float(thresholds[i])
@@ -54,7 +59,7 @@ def eer_threshold(positive, negative) -> float:
     return float(thresholds[int(np.argmin(np.abs(miss - fa)))])
 
 
-_DET_TICKS = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4])
+_DET_TICKS = np.array([0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8])
 
 
 def det_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "DET"):
@@ -64,7 +69,7 @@ def det_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "D
 
     fig = Figure(figsize=(5, 5))
     ax = fig.subplots()
-    lo, hi = norm.ppf(0.0005), norm.ppf(0.5)
+    lo, hi = norm.ppf(0.0005), norm.ppf(0.9)
     for label, (miss, fa) in curves.items():
         ax.plot(norm.ppf(np.clip(fa, 1e-4, 1 - 1e-4)), norm.ppf(np.clip(miss, 1e-4, 1 - 1e-4)),
                 label=label, linewidth=1.2)
@@ -79,5 +84,5 @@ def det_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "D
     ax.set_ylabel("Miss rate (%)")
     ax.set_title(title)
     ax.grid(True, linewidth=0.4)
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="lower left", fontsize="x-small")
     return fig

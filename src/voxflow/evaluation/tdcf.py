@@ -73,10 +73,16 @@ def asv_error_rates(target, nontarget, spoof, threshold: float | None = None) ->
 def min_tdcf(bonafide, spoof, asv: AsvErrorRates, cost: CostModel = ASVSPOOF2019,
              formulation: str = "revised") -> TDCF:
     """Normalized minimum t-DCF of CM scores (`bonafide`, `spoof`) in tandem with `asv`."""
+    return min_tdcf_of_curve(*det_curve(bonafide, spoof), asv, cost, formulation)
+
+
+def min_tdcf_of_curve(miss_cm: np.ndarray, fa_cm: np.ndarray, thresholds: np.ndarray,
+                      asv: AsvErrorRates, cost: CostModel = ASVSPOOF2019,
+                      formulation: str = "revised") -> TDCF:
+    """`min_tdcf` on a CM curve from `det_curve` (one curve serves both formulations)."""
     if formulation not in FORMULATIONS:
         raise ValueError(f"unknown t-DCF formulation {formulation!r}: expected one of "
                          f"{', '.join(FORMULATIONS)}")
-    miss_cm, fa_cm, thresholds = det_curve(bonafide, spoof)
     if formulation == "revised":
         c0 = cost.p_tar * cost.c_miss * asv.p_miss + cost.p_non * cost.c_fa * asv.p_fa
         c1 = cost.p_tar * cost.c_miss - c0
