@@ -10,8 +10,11 @@ ENV VOXFLOW_PROGRESS=0
 WORKDIR /opt/voxflow
 
 # the dependencies in their own layer, so that a code change does not reinstall them
+# pesq is published as source only: compile it, then drop the compiler
 COPY requirements.lock ./
-RUN pip install -r requirements.lock
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install -r requirements.lock \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 
 COPY pyproject.toml README.md ./
 COPY src ./src
