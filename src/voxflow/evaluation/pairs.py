@@ -1,10 +1,11 @@
 """Tables of (reference, degraded) audio pairs, the input of the signal-level metrics.
 
 A pairs file is a CSV with the columns `reference` and `degraded` (paths, relative to the CSV's
-folder unless absolute) and optionally `id`.
+folder unless absolute) and optionally `id`. Multi-channel files are averaged to mono.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,12 @@ def read_pairs(path: Path) -> pd.DataFrame:
     if table["id"].duplicated().any():
         raise ValueError(f"{path}: duplicate ids, e.g. {table['id'][table['id'].duplicated()].iloc[0]!r}")
     for column in ("reference", "degraded"):
-        table[column] = [str(p if Path(p).is_absolute() else (path.parent / p).resolve())
+        empty = table[column].str.strip() == ""
+        if empty.any():
+            raise ValueError(f"{path}: row {int(empty.to_numpy().argmax()) + 2} has no "
+                             f"{column} path")
+        # absolute, not resolved: a DVC-linked file keeps its workspace name
+        table[column] = [os.path.abspath(p if Path(p).is_absolute() else path.parent / p)
                          for p in table[column]]
     return table[["id", "reference", "degraded", *[c for c in table.columns
                                                     if c not in ("id", "reference", "degraded")]]]
@@ -39,6 +45,8 @@ def read_pairs(path: Path) -> pd.DataFrame:
 
 def read_mono(path: Path) -> tuple[np.ndarray, int]:
     """(float64 samples, rate) of an audio file; multi-channel files are averaged to mono."""
+    if not Path(path).is_file():
+        raise PairError(f"{path}: file not found")
     try:
         audio, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
