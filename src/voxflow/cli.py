@@ -116,7 +116,8 @@ def _add_eval_parser(sub) -> None:
     kind("uar", "UAR, accuracy and confusion matrix of class predictions",
          [("--predictions", {"type": Path, "required": True,
                              "help": "CSV with columns label,prediction[,id]"}),
-          ("--classes", {"type": _comma_list, "help": "class order (default: sorted labels)"})])
+          ("--classes", {"type": _comma_list,
+                          "help": "class order (default: sorted labels and predictions)"})])
     wer = kind("wer", "WER and CER of hypotheses against references (Kaldi `text` files)",
                [("--references", {"type": Path, "required": True}),
                 ("--hypotheses", {"type": Path, "required": True})])
