@@ -12,19 +12,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, recall_score
 
-from voxflow.evaluation.report import Report
+from voxflow.evaluation.report import Report, read_table
 
 
 def read_predictions(path: Path) -> pd.DataFrame:
     """The predictions of a CSV file as a table ([id,] label, prediction), classes as text."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: predictions file not found")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = {"label", "prediction"} - set(table.columns)
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected "
-                         "label,prediction[,id]")
+    table = read_table(path, ("label", "prediction"), "predictions", optional="id")
     if table.empty:
         raise ValueError(f"{path}: no predictions")
     columns = [c for c in ("id", "label", "prediction") if c in table.columns]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from itertools import combinations
 from pathlib import Path
@@ -39,7 +40,7 @@ from scipy import signal as sps
 from scipy import stats as sps_stats
 
 from voxflow.evaluation.pairs import read_mono
-from voxflow.evaluation.report import Report
+from voxflow.evaluation.report import Report, read_table, require_columns
 from voxflow.evaluation.stats import holm, mean_ci
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,9 @@ def read_stimuli(csv: Path) -> pd.DataFrame:
     """The stimuli table of a CSV (item,system,path[,metadata...]); relative paths are taken
     relative to the CSV's folder."""
     csv = Path(csv)
-    if not csv.is_file():
-        raise FileNotFoundError(f"{csv}: stimuli file not found")
-    table = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    _require_columns(table, STIMULI_COLUMNS, str(csv))
-    table["path"] = [str(p if Path(p).is_absolute() else (csv.parent / p).resolve())
+    table = read_table(csv, STIMULI_COLUMNS, "stimuli", optional="metadata...")
+    # absolute, not resolved: a DVC-linked file keeps its workspace name
+    table["path"] = [os.path.abspath(p if Path(p).is_absolute() else csv.parent / p)
                      for p in table["path"]]
     return table
 
@@ -113,17 +112,10 @@ def export_test(stimuli: pd.DataFrame, out_dir: Path, test_id: str, target_lufs:
     return config
 
 
-def _require_columns(table: pd.DataFrame, columns, where: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{where}: missing column(s) {', '.join(missing)}; expected "
-                         f"{', '.join(columns)}")
-
-
 def _check_stimuli(stimuli: pd.DataFrame) -> pd.DataFrame:
     """The stimuli table as strings, after checking everything that can be checked without
     reading audio; errors name the item."""
-    _require_columns(stimuli, STIMULI_COLUMNS, "stimuli")
+    require_columns(stimuli, STIMULI_COLUMNS, "stimuli")
     if stimuli.empty:
         raise ValueError("stimuli: the table is empty")
     table = stimuli.astype({c: str for c in STIMULI_COLUMNS})
@@ -314,13 +306,10 @@ def read_ratings(*csv_paths: Path, listener: str | None = None) -> pd.DataFrame:
 
 
 def _read_ratings_file(path: Path, listener: str | None) -> pd.DataFrame:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: ratings file not found")
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    _require_columns(raw, WEBMUSHRA_COLUMNS, f"{path} (webMUSHRA mushra.csv)")
+    raw = read_table(path, WEBMUSHRA_COLUMNS, "ratings (webMUSHRA mushra.csv)")
     columns = list(raw.columns)
     if listener is not None:
-        _require_columns(raw, (listener,), str(path))
+        require_columns(raw, (listener,), str(path))
         who = raw[listener]
     elif "session_uuid" in columns:
         who = raw["session_uuid"]
@@ -386,7 +375,7 @@ def analyze_ratings(ratings: pd.DataFrame, items: pd.DataFrame | None = None,
 
 def _check_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
     """The ratings columns, typed (ids as strings, score as float) and checked."""
-    _require_columns(ratings, RATINGS_COLUMNS, "ratings")
+    require_columns(ratings, RATINGS_COLUMNS, "ratings")
     if ratings.empty:
         raise ValueError("ratings: the table is empty")
     table = ratings[list(RATINGS_COLUMNS)].astype({"listener": str, "trial_id": str,
@@ -408,7 +397,7 @@ def _check_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
 
 def _join_items(ratings: pd.DataFrame, items: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """`ratings` with the items' `columns` joined on trial_id."""
-    _require_columns(items, ("trial_id", *columns), "items")
+    require_columns(items, ("trial_id", *columns), "items")
     items = items.astype({"trial_id": str})
     if items["trial_id"].duplicated().any():
         raise ValueError(f"items: trial {items['trial_id'][items['trial_id'].duplicated()].iloc[0]}"

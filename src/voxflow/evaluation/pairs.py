@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from voxflow.evaluation.report import read_table
+
 
 class PairError(ValueError):
     """A pair that cannot be scored; batch evaluation records the message and goes on."""
@@ -20,13 +22,7 @@ class PairError(ValueError):
 def read_pairs(path: Path) -> pd.DataFrame:
     """The pairs of a CSV file, with absolute paths and an `id` per pair (default: row number)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: pairs file not found")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = {"reference", "degraded"} - set(table.columns)
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected "
-                         "reference,degraded[,id]")
+    table = read_table(path, ("reference", "degraded"), "pairs", optional="id")
     if "id" not in table.columns:
         table.insert(0, "id", [str(i) for i in range(len(table))])
     if table["id"].duplicated().any():

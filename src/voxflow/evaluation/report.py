@@ -1,5 +1,6 @@
-"""An evaluation's outputs: scalar metrics, tables and figures, written to a folder and,
-inside a tracked stage, logged to MLflow."""
+"""An evaluation's inputs and outputs: input tables read from CSV with their columns checked;
+outputs (scalar metrics, tables, figures) written to a folder and, inside a tracked stage,
+logged to MLflow."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,25 @@ from pathlib import Path
 import pandas as pd
 
 log = logging.getLogger(__name__)
+
+
+def read_table(path: Path, required: tuple[str, ...], what: str, optional: str = "") -> pd.DataFrame:
+    """A CSV file as a table of strings; FileNotFoundError or ValueError naming the file when it
+    is missing or lacks one of the `required` columns (`optional` ones named in the message)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} file not found")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    require_columns(table, required, str(path), optional)
+    return table
+
+
+def require_columns(table: pd.DataFrame, required, where: str, optional: str = "") -> None:
+    """ValueError naming `where` and the missing columns unless `table` has all `required`."""
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {', '.join(missing)}; expected "
+                         f"{','.join(required)}{f'[,{optional}]' if optional else ''}")
 
 
 @dataclass
