@@ -1,0 +1,66 @@
+"""The MLflow model registry as downstream users see it: `models:/<name>@champion`.
+
+Every training run registers its model as a new version with the alias `candidate`; the alias
+`champion` moves to it only when its gate metric (e.g. test PESQ) is not worse than the current
+champion's. The metric is kept as a tag on each version, so the gate needs nothing but the
+registry. The same `promote_if_not_worse` is the DVC stage and the condition of the Kubeflow
+pipeline's `dsl.If`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+log = logging.getLogger(__name__)
+
+CANDIDATE, CHAMPION = "candidate", "champion"
+
+
+def register(model_uri: str, name: str, metrics: dict[str, float]) -> str:
+    """Register `model_uri` as a new version of `name`, tag it with `metrics`, point the
+    `candidate` alias at it; returns the version."""
+    import mlflow
+
+    version = mlflow.register_model(model_uri, name).version
+    client = mlflow.MlflowClient()
+    for key, value in metrics.items():
+        client.set_model_version_tag(name, version, key, repr(float(value)))
+    client.set_registered_model_alias(name, CANDIDATE, version)
+    log.info("registered %s as models:/%s/%s (@%s)", model_uri, name, version, CANDIDATE)
+    return str(version)
+
+
+def version_metric(name: str, version: str, metric: str) -> float:
+    import mlflow
+
+    tags = mlflow.MlflowClient().get_model_version(name, version).tags
+    if metric not in tags:
+        raise ValueError(f"models:/{name}/{version} has no {metric!r} tag to compare on")
+    return float(tags[metric])
+
+
+def promote_if_not_worse(name: str, version: str, metric: str,
+                         higher_is_better: bool = True) -> bool:
+    """Move `champion` to `version` when its `metric` is not worse than the champion's (or there
+    is no champion yet); returns whether it moved. A NaN metric never wins."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    value = version_metric(name, version, metric)
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        champion = None
+    if champion is not None:
+        best = version_metric(name, champion.version, metric)
+        better = value >= best if higher_is_better else value <= best
+        if math.isnan(value) or not better:
+            log.info("models:/%s/%s stays @%s: %s %.4g vs the champion's (version %s) %.4g",
+                     name, version, CANDIDATE, metric, value, champion.version, best)
+            return False
+    elif math.isnan(value):
+        return False
+    client.set_registered_model_alias(name, CHAMPION, version)
+    log.info("models:/%s/%s is now @%s (%s %.4g)", name, version, CHAMPION, metric, value)
+    return True
