@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from voxflow.registry import promote_if_not_worse, register
+from voxflow.tracking import experiment_id
 
 
 class _Gain(mlflow.pyfunc.PythonModel):
@@ -19,7 +20,7 @@ class _Gain(mlflow.pyfunc.PythonModel):
 
 
 def _logged_model(gain: float) -> str:
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=experiment_id()):    # artifacts beside the store
         info = mlflow.pyfunc.log_model(name="model", python_model=_Gain(gain),
                                        input_example=np.ones((2, 3)))
     return info.model_uri
