@@ -1,8 +1,9 @@
 """The corpora DAG of dvc.yaml as a Kubeflow pipeline, and its variant for a real corpus.
 
 `corpora_pipeline`: per corpus, synth -> ingest, as `synth@<corpus>` -> `ingest@<corpus>` in
-dvc.yaml (task display names `synth-<corpus>`, `ingest-<corpus>`), with params.yaml's values as
-the parameters' defaults; `build_corpora_pipeline` makes it for fewer corpora.
+dvc.yaml (task display names `synth-<corpus>`, `ingest-<corpus>`), then the LibriTTS manifest ->
+`vocoder-features`, with params.yaml's values as the parameters' defaults;
+`build_corpora_pipeline` makes it for fewer corpora.
 `import_corpus_pipeline`: a release already in storage, brought in by `dsl.importer`, -> ingest.
 In both, every stage's MLflow run nests under one parent run per pipeline run.
 """
@@ -18,6 +19,7 @@ from kfp.dsl.graph_component import GraphComponent
 from components.ingest import ingest
 from components.synth import synth
 from components.tracking import end_parent_run, start_parent_run
+from components.vocoder import vocoder_features
 from voxflow.stages import load_params
 from voxflow.synth.corpora import CORPORA
 
@@ -51,6 +53,7 @@ def build_corpora_pipeline(corpora: Sequence[str] = CORPORA) -> GraphComponent:
             ingest_iemocap: str = json.dumps(PARAMS["ingest"]["iemocap"]),
             ingest_mlms: str = json.dumps(PARAMS["ingest"]["mlms"]),
             ingest_noise: str = json.dumps(PARAMS["ingest"]["noise"]),
+            vocoder_features_options: str = json.dumps(PARAMS["vocoder"]["features"]),
             mlflow_tracking_uri: str = ""):
         """ingest_<corpus>: that corpus's params.yaml `ingest` section as JSON text;
         mlflow_tracking_uri: the tracking server; empty: the tasks' MLFLOW_TRACKING_URI, else
@@ -66,6 +69,11 @@ def build_corpora_pipeline(corpora: Sequence[str] = CORPORA) -> GraphComponent:
                 ingest_task = ingest(corpus=corpus, corpus_root=synth_task.outputs["corpus_root"],
                                      options_json=ingest_options[corpus], **tracking)
                 ingest_task.set_display_name(f"ingest-{corpus}")
+                if corpus == "libritts":
+                    features_task = vocoder_features(
+                        manifest=ingest_task.outputs["manifest"],
+                        options_json=vocoder_features_options, **tracking)
+                    features_task.set_display_name("vocoder-features")
 
     return corpora_pipeline
 

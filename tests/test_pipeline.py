@@ -41,8 +41,11 @@ def _dag_tasks(ir: dict) -> dict[str, dict]:
 
 
 def _stage_name(display_name: str) -> str:
-    """A KFP task's display name as its dvc.yaml stage: `synth-libritts` -> `synth@libritts`."""
-    return display_name.replace("-", "@", 1)
+    """A KFP task's display name as its dvc.yaml stage: `synth-libritts` -> `synth@libritts`
+    (foreach stages), `vocoder-features` -> `vocoder-features`."""
+    if display_name.startswith(("synth-", "ingest-")):
+        return display_name.replace("-", "@", 1)
+    return display_name
 
 
 def test_compile_writes_the_ir_of_the_corpora_pipeline(tmp_path):
@@ -50,11 +53,11 @@ def test_compile_writes_the_ir_of_the_corpora_pipeline(tmp_path):
     assert ir["pipelineInfo"]["name"] == "voxflow-corpora"
     tasks = _dag_tasks(ir)
     names = {task["taskInfo"]["name"] for task in tasks.values()}
-    assert names == {"start-parent-run", "stages", "end-parent-run",
+    assert names == {"start-parent-run", "stages", "end-parent-run", "vocoder-features",
                      *(f"{step}-{corpus}" for step in ("synth", "ingest") for corpus in CORPORA)}
     # every stage nests its MLflow run under the parent run; the exit handler ends it
     for task in tasks.values():
-        if task["taskInfo"]["name"].startswith(("synth-", "ingest-")):
+        if task["taskInfo"]["name"].startswith(("synth-", "ingest-", "vocoder-")):
             assert task["inputs"]["parameters"]["parent_run_id"]["taskOutputParameter"] == {
                 "outputParameterKey": "Output", "producerTask": "start-parent-run"}
     assert tasks["end-parent-run"]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
@@ -70,6 +73,7 @@ def test_compile_writes_the_ir_of_the_corpora_pipeline(tmp_path):
     assert defaults["synth_workers"] == PARAMS["synth"]["workers"]
     for corpus in CORPORA:
         assert json.loads(defaults[f"ingest_{corpus}"]) == PARAMS["ingest"][corpus]
+    assert json.loads(defaults["vocoder_features_options"]) == PARAMS["vocoder"]["features"]
 
 
 def test_compile_writes_the_import_variant(tmp_path):
@@ -94,10 +98,10 @@ def test_the_kfp_dag_is_the_dvc_dag(tmp_path):
 
     tasks = _dag_tasks(_compile(tmp_path, "corpora"))
     stage_of = {key: _stage_name(task["taskInfo"]["name"]) for key, task in tasks.items()
-                if task["taskInfo"]["name"].startswith(("synth-", "ingest-"))}
+                if task["taskInfo"]["name"].startswith(("synth-", "ingest-", "vocoder-"))}
     kfp_edges = {(stage_of[up], stage_of[down]) for down in stage_of
                  for up in tasks[down].get("dependentTasks", []) if up in stage_of}
-    assert set(stage_of.values()) == dvc_stages and len(dvc_stages) == 2 * len(CORPORA)
+    assert set(stage_of.values()) == dvc_stages and len(dvc_stages) == 2 * len(CORPORA) + 1
     assert kfp_edges == dvc_edges
 
 

@@ -72,6 +72,8 @@ def test_dvc_repro_builds_the_dag_once(tmp_path):
     for corpus in ("libritts", "grid", "asvspoof", "iemocap", "mlms", "noise"):
         assert (clone / "data" / "manifests" / f"{corpus}.parquet").is_file()
         assert json.loads((clone / "metrics" / "ingest" / f"{corpus}.json").read_text())["utterances"] > 0
+    features = json.loads((clone / "metrics" / "vocoder" / "features.json").read_text())
+    assert features["utterances"] > 100 and features["rejected"] == 0
 
     second = subprocess.run(voxflow, cwd=clone, env=env, capture_output=True, text=True)
     assert second.returncode == 0 and "Running stage" not in second.stdout, second.stdout
@@ -80,7 +82,7 @@ def test_dvc_repro_builds_the_dag_once(tmp_path):
     runs = mlflow.search_runs(experiment_names=["voxflow"], output_format="list")
     parents = [r for r in runs if r.info.run_name == "dvc-repro"]
     children = [r for r in runs if "voxflow.stage" in r.data.tags]
-    assert len(parents) == 2 and len(children) == 12
+    assert len(parents) == 2 and len(children) == 13      # 6 synth, 6 ingest, vocoder-features
     assert {c.data.tags["mlflow.parentRunId"] for c in children} <= {p.info.run_id for p in parents}
     ingest_grid = next(c for c in children if c.info.run_name == "ingest@grid")
     lock_md5 = json.loads(ingest_grid.data.tags["voxflow.data_version"])["data/corpora/GRID"]

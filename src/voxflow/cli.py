@@ -144,6 +144,13 @@ def _add_eval_parser(sub) -> None:
     export.set_defaults(func=_mushra_export)
 
 
+def _stage_vocoder_features(args: argparse.Namespace) -> None:
+    from voxflow import stages
+
+    options = stages.load_params(args.params)["vocoder"]["features"]
+    stages.vocoder_features(args.manifest, args.out, args.metrics, options)
+
+
 def _repro(args: argparse.Namespace) -> None:
     from voxflow.tracking import pipeline_run
 
@@ -218,7 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     stage_ingest.add_argument("--out", type=Path, required=True)
     stage_ingest.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
     stage_ingest.set_defaults(func=_stage_ingest)
-    for p in (stage_synth, stage_ingest):
+    stage_features = stage.add_parser("vocoder-features", help="log-mel features of a LibriTTS "
+                                      "manifest for the vocoder")
+    stage_features.add_argument("manifest", type=Path)
+    stage_features.add_argument("--out", type=Path, required=True)
+    stage_features.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
+    stage_features.set_defaults(func=_stage_vocoder_features)
+    for p in (stage_synth, stage_ingest, stage_features):
         p.add_argument("--params", type=Path, default=Path("params.yaml"))
 
     _add_eval_parser(sub)

@@ -73,6 +73,29 @@ def ingest(corpus: str, root: Path, out: Path, metrics_path: Path, options: dict
     return metrics
 
 
+def vocoder_features(manifest: Path, out_dir: Path, metrics_path: Path, options: dict) -> dict:
+    """Log-mel features (and waveforms) of a LibriTTS manifest for the vocoder into `out_dir`
+    (see `voxflow.vocoder.data`); options: the LogMelConfig fields. Metrics to `metrics_path`."""
+    import mlflow
+    import pandas as pd
+
+    from voxflow.features.logmel import LogMelConfig
+    from voxflow.vocoder.data import extract_features
+
+    config = LogMelConfig(**options)
+    with stage_run("vocoder-features", config.as_dict(), inputs=[Path(manifest)]):
+        index = extract_features(Path(manifest), Path(out_dir), config)
+        rejected = len(pd.read_csv(Path(out_dir) / "rejects.csv"))
+        metrics = {"utterances": len(index), "rejected": rejected,
+                   "frames": int(index["frames"].sum()),
+                   "train_hours": float(index.loc[index["split"].str.startswith("train"),
+                                                  "frames"].sum() * config.hop_length
+                                        / config.sample_rate / 3600)}
+        mlflow.log_metrics(metrics)
+        write_metrics(Path(metrics_path), metrics)
+    return metrics
+
+
 def evaluate(kind: str, out_dir: Path, inputs: dict) -> dict:
     """Evaluation `kind` (see `voxflow.evaluation`) on `inputs`, written to `out_dir`
     (metrics.json, tables as CSV, figures as PNG) and logged to MLflow; returns the metrics."""
