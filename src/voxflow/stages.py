@@ -96,6 +96,71 @@ def vocoder_features(manifest: Path, out_dir: Path, metrics_path: Path, options:
     return metrics
 
 
+def _vocoder_config(options: dict):
+    from voxflow.vocoder.models import VocoderConfig
+
+    presets = {"tiny": VocoderConfig.tiny, "paper": VocoderConfig.paper}
+    if options["preset"] not in presets:
+        raise ValueError(f"unknown vocoder preset {options['preset']!r}: expected tiny or paper")
+    return presets[options["preset"]](audio_encoder=options.get("audio_encoder", True))
+
+
+def _train_objective(name: str, objective, features_dir: Path, out_dir: Path, options: dict,
+                     training: dict, params: dict, inputs: list[Path]):
+    """Train `objective` on segments of `features_dir`, checkpoints in out_dir/checkpoints."""
+    from voxflow.features.logmel import LogMelConfig
+    from voxflow.training import TrainConfig, train
+    from voxflow.vocoder.data import SegmentSampler
+    from voxflow.vocoder.training import objective_loss
+
+    hop, rate = LogMelConfig().hop_length, LogMelConfig().sample_rate
+    frames = max(1, round(training["segment_seconds"] * rate / hop))
+    sampler = SegmentSampler(features_dir, options["train_split"], training["batch_size"], frames,
+                             hop, speakers=tuple(options["speakers"]) if options.get("speakers")
+                             else None)
+    config = TrainConfig(steps=training["steps"], checkpoint_every=training["checkpoint_every"],
+                         log_every=training["log_every"], seed=options["seed"],
+                         lr=training["lr"], grad_clip=training.get("grad_clip"))
+    with stage_run(name, params, inputs=inputs):
+        return train(objective, objective_loss, sampler, Path(out_dir) / "checkpoints", config,
+                     parameters=[p for p in objective.parameters() if p.requires_grad])
+
+
+def train_vocoder_teacher(features_dir: Path, out_dir: Path, options: dict) -> Path:
+    """Train the WaveNet teacher (with its conditioning networks) on the features' training
+    split; returns out_dir/teacher.pt. options: params.yaml's `vocoder` section."""
+    from voxflow.vocoder.models import WaveNetTeacher
+    from voxflow.vocoder.training import TeacherObjective, save_model
+
+    config = _vocoder_config(options)
+    teacher = WaveNetTeacher(config)
+    training = options["teacher"]
+    _train_objective("vocoder-teacher", TeacherObjective(teacher, training.get("beta", 1.0)),
+                     features_dir, out_dir, options, training,
+                     {k: v for k, v in options.items() if k not in ("student", "features")},
+                     [Path(features_dir)])
+    return save_model(Path(out_dir) / "teacher.pt", teacher, config)
+
+
+def distill_vocoder_student(features_dir: Path, teacher_path: Path, out_dir: Path,
+                            options: dict) -> Path:
+    """Distill the Parallel WaveNet student from a trained teacher, sharing its (frozen)
+    conditioning networks; returns out_dir/student.pt. options: params.yaml's `vocoder`."""
+    from voxflow.vocoder.models import ParallelWaveNetStudent
+    from voxflow.vocoder.training import DistillationObjective, load_teacher, save_model
+
+    teacher = load_teacher(Path(teacher_path))
+    student = ParallelWaveNetStudent.from_teacher(teacher)
+    training = options["student"]
+    objective = DistillationObjective(
+        student, teacher, kl_weight=training["kl_weight"], power_weight=training["power_weight"],
+        n_fft=training["n_fft"], hop_length=training["hop_length"], samples=training["samples"])
+    _train_objective("vocoder-student", objective, features_dir, out_dir, options, training,
+                     {k: v for k, v in options.items() if k not in ("teacher", "features")},
+                     [Path(features_dir), Path(teacher_path)])
+    return save_model(Path(out_dir) / "student.pt", student, teacher.config)
+
+
 def evaluate(kind: str, out_dir: Path, inputs: dict) -> dict:
     """Evaluation `kind` (see `voxflow.evaluation`) on `inputs`, written to `out_dir`
     (metrics.json, tables as CSV, figures as PNG) and logged to MLflow; returns the metrics."""

@@ -103,6 +103,17 @@ class VocoderConfig:
         return cls(ConditioningConfig.tiny(audio_encoder), TeacherConfig.tiny(),
                    StudentConfig.tiny())
 
+    @classmethod
+    def from_dict(cls, d: dict) -> VocoderConfig:
+        """Inverse of `dataclasses.asdict` (also after JSON, which turns tuples into lists)."""
+        conditioning = dict(d["conditioning"])
+        encoder = conditioning.pop("audio_encoder")
+        if encoder is not None:
+            encoder = AudioEncoderConfig(**{**encoder, "channels": tuple(encoder["channels"])})
+        student = {**d["student"], "flows": tuple(d["student"]["flows"])}
+        return cls(ConditioningConfig(**conditioning, audio_encoder=encoder),
+                   TeacherConfig(**d["teacher"]), StudentConfig(**student))
+
 
 class MelConditioner(nn.Module):
     """(batch, frames, n_mels) log-mel -> (batch, 2 * hidden, frames): stacked bidirectional

@@ -25,22 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from voxflow.vocoder.models import (AudioEncoderConfig, ConditioningConfig,
-                                    ParallelWaveNetStudent, StudentConfig, TeacherConfig,
-                                    VocoderConfig)
+from voxflow.vocoder.models import ParallelWaveNetStudent, VocoderConfig
 
 CONFIG, WEIGHTS = "config", "weights"
-
-
-def vocoder_config_from_dict(d: dict) -> VocoderConfig:
-    """Inverse of `dataclasses.asdict(VocoderConfig)` (JSON turns tuples into lists)."""
-    conditioning = dict(d["conditioning"])
-    encoder = conditioning.pop("audio_encoder")
-    if encoder is not None:
-        encoder = AudioEncoderConfig(**{**encoder, "channels": tuple(encoder["channels"])})
-    student = {**d["student"], "flows": tuple(d["student"]["flows"])}
-    return VocoderConfig(ConditioningConfig(**conditioning, audio_encoder=encoder),
-                         TeacherConfig(**d["teacher"]), StudentConfig(**student))
 
 
 class VocoderPyfunc(mlflow.pyfunc.PythonModel):
@@ -49,7 +36,7 @@ class VocoderPyfunc(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context):
         saved = json.loads(Path(context.artifacts[CONFIG]).read_text())
-        self.config = vocoder_config_from_dict(saved["vocoder"])
+        self.config = VocoderConfig.from_dict(saved["vocoder"])
         self.mel_config = saved["mel"]
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         student = ParallelWaveNetStudent(self.config)
