@@ -53,6 +53,18 @@ def test_teacher_then_student_train_resume_and_load(features, tmp_path, tracking
     assert "train/power" in runs["vocoder-student"].data.metrics
     assert runs["vocoder-teacher"].data.params["preset"] == "tiny"
 
+    evaluation = {**options["evaluation"], "utterances": 2, "max_seconds": 0.1}
+    metrics = stages.evaluate_vocoder(features, teacher_path, student_path, tmp_path / "eval",
+                                      tmp_path / "metrics.json", {**options,
+                                                                  "evaluation": evaluation})
+    systems = ("student", "student-ref", "griffin-lim", "teacher")
+    assert {f"{s}/{m}" for s in systems for m in ("mcd", "stoi")} <= set(metrics)
+    assert metrics["griffin-lim/mcd"] < metrics["student/mcd"]     # a 3-step student is noise
+    assert sorted(p.name for p in (tmp_path / "eval" / "audio").iterdir()) == sorted(
+        ("reference", *systems))
+    summary = (tmp_path / "eval" / "summary.md").read_text()
+    assert "| griffin-lim |" in summary and "test-clean (2 utterances" in summary
+
     # more steps continue from the last checkpoint instead of starting again
     options["teacher"]["steps"] = 4
     stages.train_vocoder_teacher(features, tmp_path / "teacher", options)

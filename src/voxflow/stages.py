@@ -161,6 +161,46 @@ def distill_vocoder_student(features_dir: Path, teacher_path: Path, out_dir: Pat
     return save_model(Path(out_dir) / "student.pt", student, teacher.config)
 
 
+def evaluate_vocoder(features_dir: Path, teacher_path: Path, student_path: Path, out_dir: Path,
+                     metrics_path: Path, options: dict) -> dict:
+    """Analysis-synthesis of the test split by the teacher, the student (e = 0 and encoding the
+    reference) and Griffin-Lim, scored (see `voxflow.vocoder.evaluation`) into out_dir:
+    the waveforms, utterances.csv, summary.csv and summary.md; metrics to `metrics_path`."""
+    import torch
+
+    from voxflow.features.logmel import GriffinLimVocoder, LogMelConfig
+    from voxflow.vocoder.evaluation import markdown_summary, score_systems, synthesize_test_set
+    from voxflow.vocoder.training import load_student, load_teacher
+
+    evaluation, mel_config = options["evaluation"], LogMelConfig(**options["features"])
+    teacher, student = load_teacher(Path(teacher_path)), load_student(Path(student_path))
+    seed = options["seed"]
+    vocoders = {
+        "student": lambda mel, wav: student.synthesize(
+            mel, generator=torch.Generator().manual_seed(seed))[0],
+        "student-ref": lambda mel, wav: student.synthesize(
+            mel, wav, generator=torch.Generator().manual_seed(seed))[0],
+        "griffin-lim": lambda mel, wav: GriffinLimVocoder(mel_config)(mel)[0]}
+    if evaluation["teacher"]:
+        vocoders["teacher"] = lambda mel, wav: teacher.generate(
+            teacher.conditioning(mel)[0], torch.Generator().manual_seed(seed))[0]
+    params = {"split": evaluation["split"], "utterances": evaluation["utterances"],
+              "max_seconds": evaluation["max_seconds"], "seed": seed, "systems": list(vocoders)}
+    out_dir = Path(out_dir)
+    with stage_run("vocoder-evaluate", params,
+                   inputs=[Path(features_dir), Path(teacher_path), Path(student_path)]):
+        pairs = synthesize_test_set(features_dir, evaluation["split"], vocoders, out_dir / "audio",
+                                    mel_config.sample_rate, mel_config.hop_length,
+                                    evaluation["utterances"], evaluation["max_seconds"])
+        report = score_systems(pairs, evaluation["split"])
+        report.write(out_dir)
+        (out_dir / "summary.md").write_text(markdown_summary(report.tables["summary"],
+                                                             list(vocoders)))
+        report.log_to_mlflow(out_dir)
+        write_metrics(Path(metrics_path), report.metrics)
+    return report.metrics
+
+
 def evaluate(kind: str, out_dir: Path, inputs: dict) -> dict:
     """Evaluation `kind` (see `voxflow.evaluation`) on `inputs`, written to `out_dir`
     (metrics.json, tables as CSV, figures as PNG) and logged to MLflow; returns the metrics."""
