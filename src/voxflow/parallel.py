@@ -13,6 +13,11 @@ Job = TypeVar("Job")
 Result = TypeVar("Result")
 
 
+def progress_disabled() -> bool:
+    """Whether progress bars are off: VOXFLOW_PROGRESS=0 (e.g. in pipeline task logs)."""
+    return os.environ.get("VOXFLOW_PROGRESS", "1") == "0"
+
+
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -29,7 +34,7 @@ def run_parallel(fn: Callable[[Job], Result], jobs: Sequence[Job], desc: str,
     `fn` and the jobs must be picklable (a module-level function, plain data)."""
     workers = workers or default_workers()
     bar = dict(total=len(jobs), desc=desc, unit=unit, leave=False,
-               disable=os.environ.get("VOXFLOW_PROGRESS", "1") == "0")
+               disable=progress_disabled())
     if workers <= 1 or len(jobs) < 4:
         return [fn(job) for job in tqdm(jobs, **bar)]
     chunk = max(1, len(jobs) // (workers * 8))

@@ -22,6 +22,8 @@ import pyarrow.parquet as pq
 import soundfile as sf
 from tqdm import tqdm
 
+from voxflow.parallel import progress_disabled
+
 INTERVAL = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("label", pa.string())])
 
 # name, type, required (non-null in every row), meaning
@@ -85,7 +87,7 @@ def read_headers(paths: Sequence[Path], desc: str, workers: int = 8
 
     with ThreadPoolExecutor(workers) as pool:
         return list(tqdm(pool.map(read, paths), total=len(paths), desc=desc, unit="file",
-                         leave=False, disable=os.environ.get("VOXFLOW_PROGRESS", "1") == "0"))
+                         leave=False, disable=progress_disabled()))
 
 
 def add_audio(result: Ingested, root: Path, candidates: list[tuple[Path, dict]],

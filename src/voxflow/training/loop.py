@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import sys
 from collections.abc import Callable, Iterable
@@ -64,6 +63,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
+from voxflow.parallel import progress_disabled
 from voxflow.training.checkpoint import (FORMAT, capture_rng, checkpoint_path, load_latest,
                                          prune_checkpoints, read_checkpoint,
                                          remove_stale_temporaries, restore_rng, save_checkpoint)
@@ -222,7 +222,7 @@ def _train(model, loss_fn, sample_batch, checkpoint_dir, config, optimizer_facto
                  config.checkpoint_every, checkpoint_dir.resolve())
 
     train_model.train()
-    quiet = os.environ.get("VOXFLOW_PROGRESS", "1") == "0" or not env.is_main
+    quiet = progress_disabled() or not env.is_main
     with tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=quiet,
               dynamic_ncols=True) as bar:
         while step < config.steps:

@@ -10,7 +10,6 @@ has the wrong sample rate or is shorter than one frame is reported in `rejects.c
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from tqdm import tqdm
 
 from voxflow.features.logmel import LogMel, LogMelConfig
 from voxflow.ingest.manifest import read_manifest
+from voxflow.parallel import progress_disabled
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def extract_features(manifest: Path, out_dir: Path, config: LogMelConfig = LogMe
     out_dir.mkdir(parents=True, exist_ok=True)
     log_mel = LogMel(config)
     rows, rejects = [], []
-    quiet = os.environ.get("VOXFLOW_PROGRESS", "1") == "0"
+    quiet = progress_disabled()
     for u in tqdm(utterances.itertuples(), total=len(utterances), desc="log-mel", unit="utt",
                   leave=False, disable=quiet):
         path = root / u.audio_path

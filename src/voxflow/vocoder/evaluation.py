@@ -9,7 +9,6 @@ waveforms feed a MUSHRA package (`voxflow.evaluation.mushra.export_test`).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tqdm import tqdm
 from voxflow.evaluation.quality import evaluate_pairs
 from voxflow.evaluation.report import Report
 from voxflow.evaluation.spectral import evaluate_spectral
+from voxflow.parallel import progress_disabled
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def synthesize_test_set(features_dir: Path, split: str, vocoders: dict[str, Voco
     if index.empty:
         raise ValueError(f"{features_dir}: no utterance in split {split!r}")
     rows = []
-    quiet = os.environ.get("VOXFLOW_PROGRESS", "1") == "0"
+    quiet = progress_disabled()
     for utt in tqdm(index.itertuples(), total=len(index), desc="analysis-synthesis",
                     unit="utt", leave=False, disable=quiet):
         frames = utt.frames if max_seconds is None else min(
