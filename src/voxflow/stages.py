@@ -113,8 +113,9 @@ def _train_objective(name: str, objective, features_dir: Path, out_dir: Path, op
     from voxflow.vocoder.data import SegmentSampler
     from voxflow.vocoder.training import objective_loss
 
-    hop, rate = LogMelConfig().hop_length, LogMelConfig().sample_rate
-    frames = max(1, round(training["segment_seconds"] * rate / hop))
+    mel_config = LogMelConfig(**options["features"])
+    hop = mel_config.hop_length
+    frames = max(1, round(training["segment_seconds"] * mel_config.sample_rate / hop))
     sampler = SegmentSampler(features_dir, options["train_split"], training["batch_size"], frames,
                              hop, speakers=tuple(options["speakers"]) if options.get("speakers")
                              else None)
@@ -175,12 +176,13 @@ def evaluate_vocoder(features_dir: Path, teacher_path: Path, student_path: Path,
     evaluation, mel_config = options["evaluation"], LogMelConfig(**options["features"])
     teacher, student = load_teacher(Path(teacher_path)), load_student(Path(student_path))
     seed = options["seed"]
+    griffin_lim = GriffinLimVocoder(mel_config)
     vocoders = {
         "student": lambda mel, wav: student.synthesize(
             mel, generator=torch.Generator().manual_seed(seed))[0],
         "student-ref": lambda mel, wav: student.synthesize(
             mel, wav, generator=torch.Generator().manual_seed(seed))[0],
-        "griffin-lim": lambda mel, wav: GriffinLimVocoder(mel_config)(mel)[0]}
+        "griffin-lim": lambda mel, wav: griffin_lim(mel)[0]}
     if evaluation["teacher"]:
         vocoders["teacher"] = lambda mel, wav: teacher.generate(
             teacher.conditioning(mel)[0], torch.Generator().manual_seed(seed))[0]
