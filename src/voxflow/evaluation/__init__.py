@@ -57,12 +57,11 @@ def _mcd(pairs: Path, dtw: bool = False, workers: int | None = None) -> Report:
 
 
 def _mushra_analyze(ratings: tuple[Path, ...], items: Path | None = None) -> Report:
-    import pandas as pd
-
     from voxflow.evaluation.mushra import analyze_ratings, read_ratings
+    from voxflow.evaluation.report import read_table
 
     return analyze_ratings(read_ratings(*ratings),
-                           pd.read_csv(items, dtype=str) if items else None)
+                           read_table(items, ("trial_id",), "items") if items else None)
 
 
 EVALUATIONS: dict[str, Callable[..., Report]] = {
