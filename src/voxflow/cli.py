@@ -151,6 +151,82 @@ def _stage_vocoder_features(args: argparse.Namespace) -> None:
     stages.vocoder_features(args.manifest, args.out, args.metrics, options)
 
 
+def _vocoder_params(args: argparse.Namespace) -> dict:
+    from voxflow import stages
+
+    return stages.load_params(args.params)["vocoder"]
+
+
+def _stage_vocoder_teacher(args: argparse.Namespace) -> None:
+    from voxflow import stages
+
+    stages.train_vocoder_teacher(args.system, args.features, args.out, _vocoder_params(args))
+
+
+def _stage_vocoder_student(args: argparse.Namespace) -> None:
+    from voxflow import stages
+
+    stages.distill_vocoder_student(args.system, args.features, args.teacher, args.out,
+                                   _vocoder_params(args))
+
+
+def _stage_vocoder_evaluate(args: argparse.Namespace) -> None:
+    from voxflow import stages
+
+    stages.evaluate_vocoder(args.features, args.teacher, args.student, args.sdpw, args.out,
+                            args.metrics, args.plots, _vocoder_params(args))
+
+
+def _stage_vocoder_register(args: argparse.Namespace) -> None:
+    from voxflow import stages
+
+    stages.register_vocoder(args.student, args.evaluation, args.out, _vocoder_params(args))
+
+
+def _stage_vocoder_promote(args: argparse.Namespace) -> None:
+    from voxflow import stages
+
+    stages.promote_vocoder(args.candidate, args.out)
+
+
+def _add_vocoder_stages(stage) -> list[argparse.ArgumentParser]:
+    """`voxflow stage vocoder-{teacher,student,evaluate,register,promote}`."""
+    teacher = stage.add_parser("vocoder-teacher", help="train a vocoder system's WaveNet teacher")
+    teacher.add_argument("system", help="a key of params.yaml's vocoder.systems (upw, sdpw)")
+    teacher.add_argument("features", type=Path, help="the vocoder-features folder")
+    teacher.add_argument("--out", type=Path, required=True)
+    teacher.set_defaults(func=_stage_vocoder_teacher)
+    student = stage.add_parser("vocoder-student", help="distill a vocoder system's Parallel "
+                               "WaveNet student from its teacher")
+    student.add_argument("system", help="a key of params.yaml's vocoder.systems (upw, sdpw)")
+    student.add_argument("features", type=Path, help="the vocoder-features folder")
+    student.add_argument("teacher", type=Path, help="the system's teacher.pt")
+    student.add_argument("--out", type=Path, required=True)
+    student.set_defaults(func=_stage_vocoder_student)
+    evaluate = stage.add_parser("vocoder-evaluate", help="analysis-synthesis of the test "
+                                "speakers by every vocoder, scored, with a MUSHRA package")
+    evaluate.add_argument("features", type=Path, help="the vocoder-features folder")
+    evaluate.add_argument("--teacher", type=Path, required=True, help="the UPW teacher.pt")
+    evaluate.add_argument("--student", type=Path, required=True, help="the UPW student.pt")
+    evaluate.add_argument("--sdpw", type=Path, help="the SDPW student.pt")
+    evaluate.add_argument("--out", type=Path, required=True)
+    evaluate.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
+    evaluate.add_argument("--plots", type=Path, required=True, help="DVC plots CSV")
+    evaluate.set_defaults(func=_stage_vocoder_evaluate)
+    register = stage.add_parser("vocoder-register", help="register the UPW student @candidate "
+                                "and check the champion gate")
+    register.add_argument("student", type=Path, help="the UPW student.pt")
+    register.add_argument("evaluation", type=Path, help="vocoder-evaluate's metrics JSON")
+    register.add_argument("--out", type=Path, required=True, help="the decision (JSON)")
+    register.set_defaults(func=_stage_vocoder_register)
+    promote = stage.add_parser("vocoder-promote", help="move @champion to the candidate when "
+                               "its gate metric is not worse")
+    promote.add_argument("candidate", type=Path, help="vocoder-register's decision JSON")
+    promote.add_argument("--out", type=Path, required=True, help="the outcome (JSON)")
+    promote.set_defaults(func=_stage_vocoder_promote)
+    return [teacher, student, evaluate, register, promote]
+
+
 def _repro(args: argparse.Namespace) -> None:
     from voxflow.tracking import pipeline_run
 
@@ -231,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     stage_features.add_argument("--out", type=Path, required=True)
     stage_features.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
     stage_features.set_defaults(func=_stage_vocoder_features)
-    for p in (stage_synth, stage_ingest, stage_features):
+    for p in (stage_synth, stage_ingest, stage_features, *_add_vocoder_stages(stage)):
         p.add_argument("--params", type=Path, default=Path("params.yaml"))
 
     _add_eval_parser(sub)

@@ -39,28 +39,36 @@ def version_metric(name: str, version: str, metric: str) -> float:
     return float(tags[metric])
 
 
-def promote_if_not_worse(name: str, version: str, metric: str,
-                         higher_is_better: bool = True) -> bool:
-    """Move `champion` to `version` when its `metric` is not worse than the champion's (or there
-    is no champion yet); returns whether it moved. A NaN metric never wins."""
+def is_not_worse(name: str, version: str, metric: str, higher_is_better: bool = True) -> bool:
+    """Whether `version`'s `metric` is not worse than the current champion's (True when there is
+    no champion yet); a NaN metric is never good enough. Reads the registry, moves nothing: the
+    condition of the Kubeflow pipeline's `dsl.If`."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    client = mlflow.MlflowClient()
     value = version_metric(name, version, metric)
-    try:
-        champion = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        champion = None
-    if champion is not None:
-        best = version_metric(name, champion.version, metric)
-        better = value >= best if higher_is_better else value <= best
-        if math.isnan(value) or not better:
-            log.info("models:/%s/%s stays @%s: %s %.4g vs the champion's (version %s) %.4g",
-                     name, version, CANDIDATE, metric, value, champion.version, best)
-            return False
-    elif math.isnan(value):
+    if math.isnan(value):
+        log.info("models:/%s/%s has a NaN %s: not a champion", name, version, metric)
         return False
-    client.set_registered_model_alias(name, CHAMPION, version)
-    log.info("models:/%s/%s is now @%s (%s %.4g)", name, version, CHAMPION, metric, value)
+    try:
+        champion = mlflow.MlflowClient().get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return True
+    best = version_metric(name, champion.version, metric)
+    passes = value >= best if higher_is_better else value <= best
+    log.info("models:/%s/%s %s %.4g vs the champion's (version %s) %.4g: %s", name, version,
+             metric, value, champion.version, best, "not worse" if passes else "worse")
+    return passes
+
+
+def promote_if_not_worse(name: str, version: str, metric: str,
+                         higher_is_better: bool = True) -> bool:
+    """Move `champion` to `version` when `is_not_worse`; returns whether it moved."""
+    import mlflow
+
+    if not is_not_worse(name, version, metric, higher_is_better):
+        log.info("models:/%s/%s stays @%s", name, version, CANDIDATE)
+        return False
+    mlflow.MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+    log.info("models:/%s/%s is now @%s", name, version, CHAMPION)
     return True

@@ -96,29 +96,43 @@ def vocoder_features(manifest: Path, out_dir: Path, metrics_path: Path, options:
     return metrics
 
 
+def _vocoder_system(options: dict, system: str) -> dict:
+    """params.yaml's `vocoder` section for one of its `systems` (upw, sdpw): the system's
+    `audio_encoder` and `speakers` in place of the shared defaults."""
+    systems = options["systems"]
+    if system not in systems:
+        raise ValueError(f"unknown vocoder system {system!r}: params.yaml's vocoder.systems has "
+                         f"{', '.join(systems)}")
+    return {**options, **systems[system], "system": system}
+
+
 def _vocoder_config(options: dict):
     from voxflow.vocoder.models import VocoderConfig
 
     presets = {"tiny": VocoderConfig.tiny, "paper": VocoderConfig.paper}
     if options["preset"] not in presets:
         raise ValueError(f"unknown vocoder preset {options['preset']!r}: expected tiny or paper")
-    return presets[options["preset"]](audio_encoder=options.get("audio_encoder", True))
+    return presets[options["preset"]](audio_encoder=options["audio_encoder"])
 
 
-def _train_objective(name: str, objective, features_dir: Path, out_dir: Path, options: dict,
-                     training: dict, params: dict, inputs: list[Path]):
-    """Train `objective` on segments of `features_dir`, checkpoints in out_dir/checkpoints."""
+def _segment_sampler(features_dir: Path, options: dict, training: dict):
+    """Training segments of `training["segment_seconds"]` from the system's speakers."""
     from voxflow.features.logmel import LogMelConfig
-    from voxflow.training import TrainConfig, train
     from voxflow.vocoder.data import SegmentSampler
-    from voxflow.vocoder.training import objective_loss
 
     mel_config = LogMelConfig(**options["features"])
     hop = mel_config.hop_length
     frames = max(1, round(training["segment_seconds"] * mel_config.sample_rate / hop))
-    sampler = SegmentSampler(features_dir, options["train_split"], training["batch_size"], frames,
-                             hop, speakers=tuple(options["speakers"]) if options.get("speakers")
-                             else None)
+    return SegmentSampler(features_dir, options["train_split"], training["batch_size"], frames,
+                          hop, speakers=tuple(options["speakers"]) or None)
+
+
+def _train_objective(name: str, objective, sampler, out_dir: Path, options: dict,
+                     training: dict, params: dict, inputs: list[Path]):
+    """Train `objective` on the sampler's segments, checkpoints in out_dir/checkpoints."""
+    from voxflow.training import TrainConfig, train
+    from voxflow.vocoder.training import objective_loss
+
     config = TrainConfig(steps=training["steps"], checkpoint_every=training["checkpoint_every"],
                          log_every=training["log_every"], seed=options["seed"],
                          lr=training["lr"], grad_clip=training.get("grad_clip"))
@@ -127,80 +141,144 @@ def _train_objective(name: str, objective, features_dir: Path, out_dir: Path, op
                      parameters=[p for p in objective.parameters() if p.requires_grad])
 
 
-def train_vocoder_teacher(features_dir: Path, out_dir: Path, options: dict) -> Path:
-    """Train the WaveNet teacher (with its conditioning networks) on the features' training
-    split; returns out_dir/teacher.pt. options: params.yaml's `vocoder` section."""
+def train_vocoder_teacher(system: str, features_dir: Path, out_dir: Path, options: dict) -> Path:
+    """Train the WaveNet teacher of `system` (upw or sdpw) with its conditioning networks on
+    the features' training split; returns out_dir/teacher.pt. options: params.yaml's
+    `vocoder` section."""
     from voxflow.vocoder.models import WaveNetTeacher
     from voxflow.vocoder.training import TeacherObjective, save_model
 
+    options = _vocoder_system(options, system)
     config = _vocoder_config(options)
     teacher = WaveNetTeacher(config)
     training = options["teacher"]
-    _train_objective("vocoder-teacher", TeacherObjective(teacher, training.get("beta", 1.0)),
-                     features_dir, out_dir, options, training,
-                     {k: v for k, v in options.items() if k not in ("student", "features")},
-                     [Path(features_dir)])
+    sampler = _segment_sampler(features_dir, options, training)
+    teacher.conditioning.mel.set_statistics(*sampler.mel_statistics())
+    params = {k: v for k, v in options.items() if k not in ("student", "features", "systems",
+                                                           "evaluation", "registry")}
+    _train_objective(f"vocoder-teacher@{system}",
+                     TeacherObjective(teacher, training.get("beta", 1.0)), sampler, out_dir,
+                     options, training, params, [Path(features_dir)])
     return save_model(Path(out_dir) / "teacher.pt", teacher, config)
 
 
-def distill_vocoder_student(features_dir: Path, teacher_path: Path, out_dir: Path,
+def distill_vocoder_student(system: str, features_dir: Path, teacher_path: Path, out_dir: Path,
                             options: dict) -> Path:
-    """Distill the Parallel WaveNet student from a trained teacher, sharing its (frozen)
-    conditioning networks; returns out_dir/student.pt. options: params.yaml's `vocoder`."""
+    """Distill the Parallel WaveNet student of `system` from its trained teacher, sharing the
+    teacher's (frozen) conditioning networks; returns out_dir/student.pt."""
     from voxflow.vocoder.models import ParallelWaveNetStudent
     from voxflow.vocoder.training import DistillationObjective, load_teacher, save_model
 
+    options = _vocoder_system(options, system)
     teacher = load_teacher(Path(teacher_path))
     student = ParallelWaveNetStudent.from_teacher(teacher)
     training = options["student"]
     objective = DistillationObjective(
         student, teacher, kl_weight=training["kl_weight"], power_weight=training["power_weight"],
         n_fft=training["n_fft"], hop_length=training["hop_length"], samples=training["samples"])
-    _train_objective("vocoder-student", objective, features_dir, out_dir, options, training,
-                     {k: v for k, v in options.items() if k not in ("teacher", "features")},
-                     [Path(features_dir), Path(teacher_path)])
+    params = {k: v for k, v in options.items() if k not in ("teacher", "features", "systems",
+                                                           "evaluation", "registry")}
+    _train_objective(f"vocoder-student@{system}", objective,
+                     _segment_sampler(features_dir, options, training), out_dir, options,
+                     training, params, [Path(features_dir), Path(teacher_path)])
     return save_model(Path(out_dir) / "student.pt", student, teacher.config)
 
 
-def evaluate_vocoder(features_dir: Path, teacher_path: Path, student_path: Path, out_dir: Path,
-                     metrics_path: Path, options: dict) -> dict:
-    """Analysis-synthesis of the test split by the teacher, the student (e = 0 and encoding the
-    reference) and Griffin-Lim, scored (see `voxflow.vocoder.evaluation`) into out_dir:
-    the waveforms, utterances.csv, summary.csv and summary.md; metrics to `metrics_path`."""
+def evaluate_vocoder(features_dir: Path, teacher_path: Path, student_path: Path,
+                     sdpw_path: Path | None, out_dir: Path, metrics_path: Path,
+                     plots_path: Path, options: dict) -> dict:
+    """Analysis-synthesis of the held-out test split by the UPW teacher, the UPW student (e = 0
+    and encoding the reference), the SDPW student and Griffin-Lim, scored into out_dir (see
+    `voxflow.vocoder.evaluation`): the waveforms, utterances.csv, summary.csv/.md and a
+    webMUSHRA test of the same stimuli; metrics to `metrics_path`, the systems' summary in long
+    form (system, metric, value, ci95) to the CSV `plots_path`."""
     import torch
 
     from voxflow.features.logmel import GriffinLimVocoder, LogMelConfig
-    from voxflow.vocoder.evaluation import markdown_summary, score_systems, synthesize_test_set
+    from voxflow.vocoder.evaluation import (score_systems, synthesize_test_set, systems_table,
+                                            write_report)
     from voxflow.vocoder.training import load_student, load_teacher
 
     evaluation, mel_config = options["evaluation"], LogMelConfig(**options["features"])
     teacher, student = load_teacher(Path(teacher_path)), load_student(Path(student_path))
     seed = options["seed"]
+
+    def noise() -> torch.Generator:
+        return torch.Generator().manual_seed(seed)
+
     griffin_lim = GriffinLimVocoder(mel_config)
     vocoders = {
-        "student": lambda mel, wav: student.synthesize(
-            mel, generator=torch.Generator().manual_seed(seed))[0],
-        "student-ref": lambda mel, wav: student.synthesize(
-            mel, wav, generator=torch.Generator().manual_seed(seed))[0],
-        "griffin-lim": lambda mel, wav: griffin_lim(mel)[0]}
+        "upw": lambda mel, wav: student.synthesize(mel, generator=noise())[0],
+        "upw-ref": lambda mel, wav: student.synthesize(mel, wav, generator=noise())[0]}
+    inputs = [Path(features_dir), Path(teacher_path), Path(student_path)]
+    if sdpw_path is not None:
+        sdpw = load_student(Path(sdpw_path))
+        vocoders["sdpw"] = lambda mel, wav: sdpw.synthesize(mel, generator=noise())[0]
+        inputs.append(Path(sdpw_path))
+    vocoders["griffin-lim"] = lambda mel, wav: griffin_lim(mel)[0]
     if evaluation["teacher"]:
-        vocoders["teacher"] = lambda mel, wav: teacher.generate(
-            teacher.conditioning(mel)[0], torch.Generator().manual_seed(seed))[0]
+        vocoders["teacher"] = lambda mel, wav: teacher.generate(teacher.conditioning(mel)[0],
+                                                                noise())[0]
     params = {"split": evaluation["split"], "utterances": evaluation["utterances"],
               "max_seconds": evaluation["max_seconds"], "seed": seed, "systems": list(vocoders)}
     out_dir = Path(out_dir)
-    with stage_run("vocoder-evaluate", params,
-                   inputs=[Path(features_dir), Path(teacher_path), Path(student_path)]):
+    with stage_run("vocoder-evaluate", params, inputs=inputs):
         pairs = synthesize_test_set(features_dir, evaluation["split"], vocoders, out_dir / "audio",
                                     mel_config.sample_rate, mel_config.hop_length,
                                     evaluation["utterances"], evaluation["max_seconds"])
         report = score_systems(pairs, evaluation["split"])
-        report.write(out_dir)
-        (out_dir / "summary.md").write_text(markdown_summary(report.tables["summary"],
-                                                             list(vocoders)))
+        write_report(report, pairs, list(vocoders), out_dir, seed)
         report.log_to_mlflow(out_dir)
         write_metrics(Path(metrics_path), report.metrics)
+        Path(plots_path).parent.mkdir(parents=True, exist_ok=True)
+        systems_table(report.tables["summary"], list(vocoders)).to_csv(plots_path, index=False)
     return report.metrics
+
+
+def register_vocoder(student_path: Path, evaluation_metrics: Path, out_path: Path,
+                     options: dict) -> dict:
+    """Log the UPW student as a pyfunc model, register it as a new version with the alias
+    `candidate`, and say whether it passes the champion gate (its test PESQ not worse than the
+    champion's); the decision to `out_path` (DVC metrics) and returned."""
+    import mlflow
+
+    from voxflow import registry
+    from voxflow.features.logmel import LogMelConfig
+    from voxflow.vocoder.pyfunc import log_vocoder
+    from voxflow.vocoder.training import load_student
+
+    settings = options["registry"]
+    metrics = json.loads(Path(evaluation_metrics).read_text())
+    gate = settings["gate_metric"]
+    if gate not in metrics:
+        raise ValueError(f"{evaluation_metrics}: no {gate!r} metric for the registry gate")
+    with stage_run("vocoder-register", settings, inputs=[Path(student_path),
+                                                        Path(evaluation_metrics)]):
+        student = load_student(Path(student_path))
+        uri = log_vocoder(student, student.config, LogMelConfig(**options["features"]))
+        tags = {name: value for name, value in metrics.items() if name.startswith("upw/")}
+        version = registry.register(uri, settings["model_name"], tags)
+        passes = registry.is_not_worse(settings["model_name"], version, gate)
+        mlflow.log_metric("gate_passed", float(passes))
+    decision = {"model_name": settings["model_name"], "version": version, "gate_metric": gate,
+                "value": metrics[gate], "gate_passed": passes}
+    write_metrics(Path(out_path), decision)
+    return decision
+
+
+def promote_vocoder(candidate: Path, out_path: Path) -> dict:
+    """The gate of the registry: move `champion` to the registered candidate (`candidate`:
+    `register_vocoder`'s decision file) when its gate metric is not worse than the champion's;
+    the outcome to `out_path` and returned."""
+    from voxflow import registry
+
+    decision = json.loads(Path(candidate).read_text())
+    with stage_run("vocoder-promote", {"version": decision["version"]}, inputs=[Path(candidate)]):
+        promoted = registry.promote_if_not_worse(decision["model_name"], decision["version"],
+                                                 decision["gate_metric"])
+    outcome = {**decision, "promoted": promoted}
+    write_metrics(Path(out_path), outcome)
+    return outcome
 
 
 def evaluate(kind: str, out_dir: Path, inputs: dict) -> dict:

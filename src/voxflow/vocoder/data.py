@@ -100,6 +100,13 @@ class SegmentSampler:
         weights = torch.tensor(index["frames"].to_numpy() - segment_frames + 1, dtype=torch.float64)
         self.weights = weights / weights.sum()
 
+    def mel_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-bin mean and standard deviation (n_mels,) of the log-mels of every frame the
+        sampler draws from: the training set's normalization of the conditioner's input."""
+        frames = np.concatenate(self.mels).astype(np.float64)
+        return (torch.from_numpy(frames.mean(axis=0)).float(),
+                torch.from_numpy(frames.std(axis=0)).float())
+
     def __call__(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
         picks = torch.multinomial(self.weights, self.batch_size, replacement=True,
                                   generator=generator)

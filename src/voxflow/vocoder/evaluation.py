@@ -18,6 +18,7 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
+from voxflow.evaluation.mushra import REFERENCE, export_test
 from voxflow.evaluation.quality import evaluate_pairs
 from voxflow.evaluation.report import Report
 from voxflow.evaluation.spectral import evaluate_spectral
@@ -101,3 +102,32 @@ def markdown_summary(summary: pd.DataFrame, systems: list[str]) -> str:
                  for m in SUMMARY_METRICS]
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def systems_table(summary: pd.DataFrame, systems: list[str]) -> pd.DataFrame:
+    """The summary in long form (system, metric, value, ci95): the DVC plot of the systems."""
+    row = summary.iloc[0]
+    return pd.DataFrame([(system, metric, row[f"{system} {metric}"],
+                          row[f"{system} {metric} ci95"])
+                         for system in systems for metric in SUMMARY_METRICS],
+                        columns=["system", "metric", "value", "ci95"])
+
+
+def mushra_stimuli(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The analysis-synthesis pairs as a MUSHRA stimuli table: one item per utterance, the
+    natural recording as its reference and one condition per system."""
+    references = pairs.drop_duplicates("id").assign(system=REFERENCE, path=lambda t: t.reference)
+    systems = pairs.assign(path=pairs["degraded"])
+    return pd.concat([references, systems], ignore_index=True).rename(columns={"id": "item"})[
+        ["item", "system", "path"]]
+
+
+def write_report(report: Report, pairs: pd.DataFrame, systems: list[str], out_dir: Path,
+                 seed: int) -> None:
+    """Everything the evaluation keeps in out_dir: the report's tables (utterances.csv,
+    summary.csv), summary.md (the table-5-shaped Markdown) and mushra/, a webMUSHRA test of the
+    same stimuli."""
+    report.write(out_dir)
+    summary = report.tables["summary"]
+    (out_dir / "summary.md").write_text(markdown_summary(summary, systems))
+    export_test(mushra_stimuli(pairs), out_dir / "mushra", "vocoder", seed=seed)

@@ -117,15 +117,25 @@ class VocoderConfig:
 
 class MelConditioner(nn.Module):
     """(batch, frames, n_mels) log-mel -> (batch, 2 * hidden, frames): stacked bidirectional
-    LSTMs, so each frame's conditioning sees the whole utterance."""
+    LSTMs, so each frame's conditioning sees the whole utterance.
+
+    The log-mel is first normalized per bin with the training set's statistics
+    (`set_statistics`; buffers, so they travel with the weights): raw natural-log mels sit
+    around -5 +- 2, which saturates the LSTM gates from the first step."""
 
     def __init__(self, config: ConditioningConfig):
         super().__init__()
+        self.register_buffer("mel_mean", torch.zeros(config.n_mels))
+        self.register_buffer("mel_std", torch.ones(config.n_mels))
         self.lstm = nn.LSTM(config.n_mels, config.lstm_hidden, num_layers=config.lstm_layers,
                             bidirectional=True, batch_first=True)
 
+    def set_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mel_mean.copy_(mean)
+        self.mel_std.copy_(std.clamp(min=1e-3))
+
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.lstm(mel)[0].transpose(1, 2)
+        return self.lstm((mel - self.mel_mean) / self.mel_std)[0].transpose(1, 2)
 
 
 def standard_normal_kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
