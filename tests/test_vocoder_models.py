@@ -12,7 +12,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from voxflow.vocoder import (AudioEncoder, ConditioningNetwork, MelConditioner,
                              ParallelWaveNetStudent, VocoderConfig, WaveNetTeacher,
-                             density_distillation, distillation_loss, power_loss, teacher_loss)
+                             density_distillation, distillation_loss, power_loss, spectral_loss,
+                             teacher_loss)
 from voxflow.vocoder.layers import upsample
 from voxflow.vocoder.mixture import (LEVELS, dequantize, discretized_log_prob, logistic_noise,
                                      quantize, sample_mixture)
@@ -242,7 +243,7 @@ def test_distillation_loss_decreases_with_a_fixed_random_teacher(inputs):
     for _ in range(30):
         out = student(logistic_noise((BATCH, SAMPLES), g), cond)
         terms = distillation_loss(out, teacher, cond, audio, power_weight=0.1, n_fft=256,
-                                  hop_length=64, generator=g)
+                                  hop_length=64, resolutions=((256, 64),), generator=g)
         optimizer.zero_grad()
         terms["loss"].backward()
         optimizer.step()
@@ -252,10 +253,17 @@ def test_distillation_loss_decreases_with_a_fixed_random_teacher(inputs):
     assert last < first - 0.5, losses
 
 
-def test_power_loss_and_encoder_kl_vanish_at_their_optimum(inputs):
+def test_spectral_losses_and_encoder_kl_vanish_at_their_optimum(inputs):
     _, audio = inputs
     assert power_loss(audio, audio.clone(), n_fft=256, hop_length=64) == 0
     assert power_loss(audio, 0.5 * audio, n_fft=256, hop_length=64) > 0
+    # the power loss compares time averages: the same frames in another order cost nothing,
+    # while the frame-level spectral loss sees the difference
+    frames = audio.reshape(BATCH, -1, 60)
+    shuffled = frames[:, torch.randperm(frames.shape[1])].reshape(BATCH, -1)
+    resolutions = ((256, 64), (128, 32))
+    assert spectral_loss(audio, audio.clone(), resolutions) < 1e-6
+    assert spectral_loss(audio, shuffled, resolutions) > 0.1
     assert torch.equal(standard_normal_kl(torch.zeros(2, 48), torch.zeros(2, 48)),
                        torch.zeros(2))
     assert (standard_normal_kl(torch.ones(2, 48), torch.zeros(2, 48)) == 24).all()

@@ -32,7 +32,7 @@ def _quick(options: dict) -> dict:
     for part in ("teacher", "student"):
         options[part].update(steps=3, batch_size=2, segment_seconds=0.05, checkpoint_every=2,
                              log_every=1)
-    options["student"].update(n_fft=256, hop_length=64)
+    options["student"].update(n_fft=256, hop_length=64, resolutions=[[256, 64], [128, 32]])
     return options
 
 

@@ -175,6 +175,7 @@ def distill_vocoder_student(system: str, features_dir: Path, teacher_path: Path,
     training = options["student"]
     objective = DistillationObjective(
         student, teacher, kl_weight=training["kl_weight"], power_weight=training["power_weight"],
+        spectral_weight=training["spectral_weight"], resolutions=training["resolutions"],
         n_fft=training["n_fft"], hop_length=training["hop_length"], samples=training["samples"])
     params = {k: v for k, v in options.items() if k not in ("teacher", "features", "systems",
                                                            "evaluation", "registry")}

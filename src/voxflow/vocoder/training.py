@@ -5,7 +5,7 @@ files a trained model is kept in.
 - `TeacherObjective`: the WaveNet teacher and its conditioning networks (mel conditioner, Audio
   Encoder with the target as reference, as in seed 000's VAE view) -> NLL + KL.
 - `DistillationObjective`: the student, trained by probability density distillation from the
-  frozen teacher plus the power loss; the conditioning networks are the teacher's, shared and
+  frozen teacher plus the power loss (and optionally a frame-level spectral loss); the conditioning networks are the teacher's, shared and
   frozen (the paper found retraining them gives a worse student).
 """
 from __future__ import annotations
@@ -36,18 +36,23 @@ class TeacherObjective(nn.Module):
 
 
 class DistillationObjective(nn.Module):
-    """`(audio, mel)` -> {"loss", "kl", "cross_entropy", "entropy", "power"} of the student.
+    """`(audio, mel)` -> {"loss", "kl", "cross_entropy", "entropy", "power", "spectral"} of the
+    student (see `voxflow.vocoder.losses.distillation_loss`).
 
     The teacher is frozen and stays in eval mode whatever mode the objective is put in; the
     student's noise comes from torch's global generator, which the training loop checkpoints."""
 
     def __init__(self, student: ParallelWaveNetStudent, teacher: WaveNetTeacher,
-                 kl_weight: float = 1.0, power_weight: float = 1.0, n_fft: int = 1024,
-                 hop_length: int = 256, samples: int = 2):
+                 kl_weight: float = 1.0, power_weight: float = 1.0, spectral_weight: float = 0.0,
+                 resolutions: tuple[tuple[int, int], ...] = ((2048, 512), (1024, 256),
+                                                             (512, 128)),
+                 n_fft: int = 1024, hop_length: int = 256, samples: int = 2):
         super().__init__()
         teacher.requires_grad_(False)
         self.student, self.teacher = student, teacher
-        self.weights = {"kl_weight": kl_weight, "power_weight": power_weight, "n_fft": n_fft,
+        self.weights = {"kl_weight": kl_weight, "power_weight": power_weight,
+                        "spectral_weight": spectral_weight,
+                        "resolutions": tuple(tuple(r) for r in resolutions), "n_fft": n_fft,
                         "hop_length": hop_length, "samples": samples}
 
     def train(self, mode: bool = True) -> DistillationObjective:
