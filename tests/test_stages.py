@@ -82,7 +82,8 @@ def test_dvc_repro_builds_the_dag_once(tmp_path):
     runs = mlflow.search_runs(experiment_names=["voxflow"], output_format="list")
     parents = [r for r in runs if r.info.run_name == "dvc-repro"]
     children = [r for r in runs if "voxflow.stage" in r.data.tags]
-    assert len(parents) == 2 and len(children) == 13      # 6 synth, 6 ingest, vocoder-features
+    # 6 synth, 6 ingest; vocoder features, 2 teachers, 2 students, evaluate, register, promote
+    assert len(parents) == 2 and len(children) == 20
     assert {c.data.tags["mlflow.parentRunId"] for c in children} <= {p.info.run_id for p in parents}
     ingest_grid = next(c for c in children if c.info.run_name == "ingest@grid")
     lock_md5 = json.loads(ingest_grid.data.tags["voxflow.data_version"])["data/corpora/GRID"]

@@ -251,7 +251,10 @@ def _pipeline_run_local(args: argparse.Namespace) -> None:
     from voxflow import kfp_runner
     from voxflow.synth.corpora import CORPORA
 
-    kfp_runner.run_local(args.workdir, args.corpus or CORPORA)
+    if args.corpus and args.pipeline != "corpora":
+        raise ValueError("--corpus restricts the corpora pipeline only")
+    arguments = kfp_runner.parse_arguments(args.pipeline, args.param)
+    kfp_runner.run_local(args.workdir, args.pipeline, args.corpus or CORPORA, arguments)
 
 
 def _pipeline_submit(args: argparse.Namespace) -> None:
@@ -316,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     repro.add_argument("targets", nargs="*")
     repro.set_defaults(func=_repro)
 
-    from voxflow.kfp_runner import PIPELINE_NAMES
+    from voxflow.kfp_runner import LOCAL_PIPELINE_NAMES, PIPELINE_NAMES
 
     pipeline = sub.add_parser("pipeline", help="the Kubeflow pipelines of pipelines/ (see "
                               "pipelines/README.md)").add_subparsers(dest="action", required=True)
@@ -324,12 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--pipeline", choices=PIPELINE_NAMES, default="corpora")
     compile_.add_argument("--out", type=Path, help="default: build/voxflow-<pipeline>.yaml")
     compile_.set_defaults(func=_pipeline_compile)
-    run_local = pipeline.add_parser("run-local", help="run the corpora pipeline on the embedded "
-                                    "default with kfp.local, in this environment")
+    run_local = pipeline.add_parser("run-local", help="run a pipeline on the embedded default "
+                                    "with kfp.local, in this environment")
+    run_local.add_argument("--pipeline", choices=LOCAL_PIPELINE_NAMES, default="corpora")
     run_local.add_argument("--workdir", type=Path, default=Path("data/kfp-local"),
                            help="folder that receives the tasks' outputs")
     run_local.add_argument("--corpus", action="append", choices=CORPORA,
-                           help="only this corpus (repeatable; default: all)")
+                           help="corpora pipeline: only this corpus (repeatable; default: all)")
+    run_local.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                           help="a pipeline parameter in place of its default (repeatable)")
     run_local.set_defaults(func=_pipeline_run_local)
     submit = pipeline.add_parser("submit", help="start a run on a Kubeflow Pipelines server")
     submit.add_argument("--host", required=True, help="the KFP API server's URL")

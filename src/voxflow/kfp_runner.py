@@ -6,6 +6,7 @@ lightweight component carries its own source in the compiled pipeline.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import warnings
@@ -17,26 +18,28 @@ from voxflow.synth.corpora import CORPORA
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]   # the checkout of an editable install (`make setup`)
-PIPELINE_NAMES = ("corpora", "import-corpus")
+# name -> (module of pipelines/, the pipeline in it)
+PIPELINES = {"corpora": ("corpora", "corpora_pipeline"),
+             "import-corpus": ("corpora", "import_corpus_pipeline"),
+             "vocoder": ("vocoder", "vocoder_pipeline")}
+PIPELINE_NAMES = tuple(PIPELINES)
+LOCAL_PIPELINE_NAMES = ("corpora", "vocoder")   # those that run on their defaults
 
 
-def pipelines_module():
-    """`pipelines.corpora`, imported from the checkout."""
-    if not (REPO / "pipelines" / "corpora.py").is_file():
+def pipelines_module(module: str = "corpora"):
+    """`pipelines.<module>` (corpora, vocoder), imported from the checkout."""
+    if not (REPO / "pipelines" / f"{module}.py").is_file():
         raise FileNotFoundError(f"{REPO / 'pipelines'}: not found (the pipelines need voxflow "
                                 "installed from a checkout, with `pip install -e .`)")
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    import pipelines.corpora
-
-    return pipelines.corpora
+    return importlib.import_module(f"pipelines.{module}")
 
 
 def load_pipeline(name: str):
     """The pipeline `name`, one of PIPELINE_NAMES."""
-    module = pipelines_module()
-    return {"corpora": module.corpora_pipeline,
-            "import-corpus": module.import_corpus_pipeline}[name]
+    module, pipeline = PIPELINES[name]
+    return getattr(pipelines_module(module), pipeline)
 
 
 def compile_pipeline(name: str, out: Path) -> Path:
@@ -48,20 +51,28 @@ def compile_pipeline(name: str, out: Path) -> Path:
     return out
 
 
-def run_local(workdir: Path, corpora: Sequence[str] = CORPORA) -> None:
-    """Run the corpora pipeline (restricted to `corpora`) with its defaults, the embedded default,
-    with kfp.local, each task a subprocess of this Python environment, where voxflow is
-    installed. Outputs go to `workdir/voxflow-corpora-<timestamp>/<task>/`; the MLflow runs to
-    the tasks' MLFLOW_TRACKING_URI, else voxflow's default store in the working directory."""
+def run_local(workdir: Path, name: str = "corpora", corpora: Sequence[str] = CORPORA,
+              arguments: dict | None = None) -> None:
+    """Run the pipeline `name` (one of LOCAL_PIPELINE_NAMES) with its defaults, the embedded
+    default, overridden by `arguments`, with kfp.local, each task a subprocess of this Python
+    environment, where voxflow is installed. The corpora pipeline is restricted to `corpora`;
+    the vocoder pipeline is built without GPU requests, which kfp.local cannot honour (the
+    training uses a GPU if the machine has one). Outputs go to
+    `workdir/voxflow-<name>-<timestamp>/<task>/`; the MLflow runs to the tasks'
+    MLFLOW_TRACKING_URI, else voxflow's default store in the working directory."""
     from kfp import local
 
+    if name not in LOCAL_PIPELINE_NAMES:
+        raise ValueError(f"{name}: kfp.local runs {' and '.join(LOCAL_PIPELINE_NAMES)} only")
+    pipeline = (pipelines_module("corpora").build_corpora_pipeline(corpora) if name == "corpora"
+                else pipelines_module("vocoder").build_vocoder_pipeline(gpus=0))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(workdir))
     with warnings.catch_warnings():
-        # not a python:* image, yet the tasks run in this very environment; display names are
-        # for the KFP UI only
+        # not a python:* image, yet the tasks run in this very environment; display names and
+        # resource requests are for a cluster only
         warnings.filterwarnings("ignore", message=".*non-Python base image")
         warnings.filterwarnings("ignore", message=".*have no effect in the current local runner")
-        pipelines_module().build_corpora_pipeline(corpora)()
+        pipeline(**(arguments or {}))
 
 
 def parse_arguments(name: str, items: list[str]) -> dict:
