@@ -5,8 +5,6 @@ JSON text (`options_json`), as their stage functions take the whole section. Eac
 three lines that pass the tracking arguments on through the environment: a lightweight
 component carries only its own function's source, so a helper would have to live in voxflow.
 """
-from typing import NamedTuple
-
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
@@ -118,10 +116,11 @@ def vocoder_evaluate(features: Input[Artifact], teacher: Input[Model], student: 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def vocoder_register(student: Input[Model], evaluation: Input[Metrics], options_json: str,
                      decision: Output[Artifact], mlflow_tracking_uri: str, parent_run_id: str,
-                     kfp_run_id: str) -> NamedTuple("Outputs", [("version", str),
-                                                                ("gate_passed", bool)]):
+                     kfp_run_id: str) -> bool:
     """Register the UPW student @candidate; `decision` is the JSON that `vocoder_promote`
-    reads, `gate_passed` whether the candidate is not worse than the champion."""
+    reads (the version among it). Returns whether the candidate is not worse than the champion:
+    the single output `Output`, which kfp.local can evaluate in a dsl.If (it does not resolve
+    a named output of a NamedTuple there)."""
     import json
     import os
     from pathlib import Path
@@ -135,7 +134,7 @@ def vocoder_register(student: Input[Model], evaluation: Input[Metrics], options_
     os.environ[KFP_RUN_ENV] = kfp_run_id
     result = stages.register_vocoder(Path(student.path) / "student.pt", Path(evaluation.path),
                                      Path(decision.path), json.loads(options_json))
-    return result["version"], result["gate_passed"]     # the annotation's fields, in order
+    return result["gate_passed"]
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)

@@ -88,8 +88,7 @@ def build_vocoder_pipeline(gpus: int = 1) -> GraphComponent:
             register.set_display_name("vocoder-register")
             # the registry gate: @champion moves only to a candidate not worse than the champion
             # (`==` on the channel builds the KFP condition; `is True` would be plain Python)
-            gate_passed = register.outputs["gate_passed"]
-            with dsl.If(gate_passed == True, name="champion-gate"):  # noqa: E712
+            with dsl.If(register.outputs["Output"] == True, name="champion-gate"):  # noqa: E712
                 promote = vocoder_promote(decision=register.outputs["decision"], **tracking)
                 promote.set_display_name("vocoder-promote")
 

@@ -26,7 +26,9 @@ from components import IMAGE  # noqa: E402
 REPO = Path(__file__).parents[1]
 PARAMS = load_params(REPO / "params.yaml")
 LOCAL_RUN_CORPORA = ("noise", "grid")      # the two quickest to synthesize (~5 s each)
-FOREACH_STAGES = ("synth", "ingest", "vocoder-teacher", "vocoder-student")    # of dvc.yaml
+FOREACH_STAGES = ("synth", "ingest", "vocoder-teacher", "vocoder-student",    # of dvc.yaml
+                  "antispoof-features", "antispoof-gmm", "antispoof-siamese")
+STAGE_PREFIXES = ("synth-", "ingest-", "vocoder-", "antispoof-")
 TRAINING_TASKS = {f"vocoder-{step}-{system}" for step in ("teacher", "student")
                   for system in ("upw", "sdpw")}
 
@@ -76,15 +78,33 @@ def _stage_name(display_name: str) -> str:
     return display_name
 
 
+def _loops(ir: dict) -> dict[str, tuple[list[str], list]]:
+    """Each dsl.ParallelFor group task: (the task keys inside it, its items)."""
+    dags = {name: c["dag"] for name, c in ir["components"].items() if "dag" in c}
+    return {key: (list(dags[task["componentRef"]["name"]]["tasks"]),
+                  json.loads(task["parameterIterator"]["items"]["raw"]))
+            for key, task in _dag_tasks(ir).items() if "parameterIterator" in task}
+
+
 def _stage_dag(ir: dict) -> tuple[set[str], set[tuple[str, str]]]:
     """The dvc.yaml stages of a compiled pipeline and its (upstream, downstream) edges between
-    them; the tracking tasks (parent MLflow run) and groups are no stages and are left out."""
-    tasks, upstream = _dag_tasks(ir), _upstream(ir)
-    stage_of = {key: _stage_name(task["taskInfo"]["name"]) for key, task in tasks.items()
-                if task["taskInfo"]["name"].startswith(("synth-", "ingest-", "vocoder-"))}
-    edges = {(stage_of[up], stage_of[down]) for down in stage_of for up in upstream[down]
-             if up in stage_of}
-    return set(stage_of.values()), edges
+    them; the tracking tasks (parent MLflow run) and groups are no stages and are left out. A
+    task inside a dsl.ParallelFor is one stage per item, `<display name>@<item>` (dvc.yaml's
+    foreach), and a task reading the loop's dsl.Collected output depends on the loop group."""
+    tasks, upstream, loops = _dag_tasks(ir), _upstream(ir), _loops(ir)
+    item_of = {inner: items for inner_keys, items in loops.values() for inner in inner_keys}
+    stages_of = {}
+    for key, task in tasks.items():
+        name = task["taskInfo"]["name"]
+        if name.startswith(STAGE_PREFIXES):
+            stages_of[key] = ({f"{name}@{item}" for item in item_of[key]} if key in item_of
+                              else {_stage_name(name)})
+    for key, (inner_keys, _) in loops.items():
+        stages_of[key] = set().union(*(stages_of.get(inner, set()) for inner in inner_keys))
+    stage_tasks = [key for key in stages_of if key not in loops]
+    edges = {(up_stage, down_stage) for down in stage_tasks for up in upstream[down]
+             if up in stages_of for up_stage in stages_of[up] for down_stage in stages_of[down]}
+    return set().union(*(stages_of[key] for key in stage_tasks)), edges
 
 
 def _resources(ir: dict) -> dict[str, dict]:
@@ -167,13 +187,13 @@ def test_promote_runs_only_when_the_gate_passed(tmp_path):
     tasks = _dag_tasks(ir)
     key_of = {task["taskInfo"]["name"]: key for key, task in tasks.items()}
     register = ir["components"][tasks[key_of["vocoder-register"]]["componentRef"]["name"]]
-    assert register["outputDefinitions"]["parameters"]["gate_passed"]["parameterType"] == \
+    assert register["outputDefinitions"]["parameters"]["Output"]["parameterType"] == \
         "BOOLEAN"
     gate = tasks[key_of["champion-gate"]]
-    channel = "pipelinechannel--vocoder-register-gate_passed"
+    channel = "pipelinechannel--vocoder-register-Output"
     assert gate["triggerPolicy"]["condition"] == f"inputs.parameter_values['{channel}'] == true"
     assert gate["inputs"]["parameters"][channel]["taskOutputParameter"] == {
-        "outputParameterKey": "gate_passed", "producerTask": key_of["vocoder-register"]}
+        "outputParameterKey": "Output", "producerTask": key_of["vocoder-register"]}
     inside = ir["components"][gate["componentRef"]["name"]]["dag"]["tasks"]
     assert [task["taskInfo"]["name"] for task in inside.values()] == ["vocoder-promote"]
 
@@ -199,8 +219,7 @@ def test_the_training_tasks_request_gpus_but_not_in_the_local_build(tmp_path):
 
 
 def test_run_local_builds_the_vocoder_pipeline_without_gpus(tmp_path, monkeypatch):
-    """kfp.local cannot give a task a GPU: the local run builds the pipeline with gpus=0 (the
-    run itself takes minutes of training, too slow for the suite)."""
+    """kfp.local cannot give a task a GPU: the local run builds the pipeline with gpus=0."""
     calls = []
 
     def build(gpus):
@@ -225,10 +244,16 @@ def test_the_kfp_dags_are_the_dvc_dag(tmp_path):
 
     corpora_stages, corpora_edges = _stage_dag(_compile(tmp_path, "corpora"))
     vocoder_stages, vocoder_edges = _stage_dag(_compile(tmp_path, "vocoder"))
+    antispoof_stages, antispoof_edges = _stage_dag(_compile(tmp_path, "antispoof"))
     assert corpora_edges == {(up, down) for up, down in dvc_edges if down in corpora_stages}
     assert vocoder_edges == {(up, down) for up, down in dvc_edges if down in vocoder_stages}
-    assert corpora_stages | vocoder_stages == dvc_stages
+    assert antispoof_edges == {(up, down) for up, down in dvc_edges if down in antispoof_stages}
+    assert corpora_stages | vocoder_stages | antispoof_stages == dvc_stages
     assert len(corpora_stages) == 2 * len(CORPORA) + 1 and len(vocoder_stages) == 10
+    antispoof = PARAMS["antispoof"]
+    # synth, ingest, features and GMMs per front-end, the systems, evaluate, register, promote
+    assert len(antispoof_stages) == 2 + len(antispoof["frontends"]) + 2 + \
+        len(antispoof["systems"]) + 3
 
 
 def test_submit_sends_the_pipeline_and_typed_params(monkeypatch):
@@ -261,6 +286,52 @@ def tracking(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)         # nothing a task writes lands in the repository
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*non-Python base image",
+                            "ignore:.*no effect in the current local runner")
+def test_a_local_run_of_the_vocoder_pipeline(tmp_path, tracking):
+    """kfp.local runs the whole vocoder DAG, with a few training steps and a short evaluation:
+    every stage's task, the registration and, the registry being empty, the promotion."""
+    import copy
+
+    options = copy.deepcopy(PARAMS["vocoder"])
+    for part in ("teacher", "student"):
+        options[part].update(steps=2, batch_size=2, segment_seconds=0.05, checkpoint_every=1,
+                             log_every=1)
+    options["student"].update(n_fft=256, hop_length=64)
+    options["evaluation"].update(utterances=2, max_seconds=0.5)     # BS.1770 needs 0.4 s
+    options["registry"]["model_name"] = "kfp-vocoder-test"
+    assert main(["pipeline", "run-local", "--pipeline", "vocoder", "--workdir",
+                 str(tmp_path / "kfp"), "--param", f"vocoder_options={json.dumps(options)}"]) == 0
+
+    (outputs,) = (tmp_path / "kfp").glob("voxflow-vocoder-*")
+    # task folders are named by task (component) name: vocoder-teacher, vocoder-teacher-2, ...
+    assert len(list(outputs.glob("vocoder-teacher*/teacher/teacher.pt"))) == 2
+    assert len(list(outputs.glob("vocoder-student*/student/student.pt"))) == 2
+    metrics = json.loads((outputs / "vocoder-evaluate" / "metrics").read_text())
+    assert {f"{s}/pesq_wb" for s in ("upw", "upw-ref", "sdpw", "griffin-lim", "teacher")} <= \
+        set(metrics)
+    assert (outputs / "vocoder-evaluate" / "report" / "summary.md").is_file()
+    decision = json.loads((outputs / "vocoder-register" / "decision").read_text())
+    assert decision["gate_passed"] is True
+    assert decision["value"] == metrics[options["registry"]["gate_metric"]]
+    outcome = json.loads((outputs / "vocoder-promote" / "outcome").read_text())
+    assert outcome["promoted"] is True
+    client = mlflow.MlflowClient()
+    assert client.get_model_version_by_alias("kfp-vocoder-test", "champion").version == \
+        int(decision["version"])
+
+    runs = mlflow.search_runs(experiment_names=["voxflow"], output_format="list")
+    (parent,) = (r for r in runs if r.data.tags.get("voxflow.pipeline") == "kfp-vocoder")
+    assert parent.info.status == "FINISHED"
+    stages = {r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") ==
+              parent.info.run_id}
+    assert stages == {"synth@libritts", "ingest@libritts", "vocoder-features",
+                      "vocoder-teacher@upw", "vocoder-teacher@sdpw", "vocoder-student@upw",
+                      "vocoder-student@sdpw", "vocoder-evaluate", "vocoder-register",
+                      "vocoder-promote"}
 
 
 @pytest.mark.filterwarnings("ignore:.*non-Python base image",
@@ -310,3 +381,84 @@ def test_a_failed_local_run_marks_its_parent_run_failed(tmp_path, tracking):
     runs = {r.info.run_name: r.info.status
             for r in mlflow.search_runs(experiment_names=["voxflow"], output_format="list")}
     assert runs == {"kfp-import-corpus": "FAILED", "ingest@grid": "FAILED"}
+
+
+def test_compile_writes_the_ir_of_the_antispoof_pipeline(tmp_path):
+    ir = _compile(tmp_path, "antispoof")
+    assert ir["pipelineInfo"]["name"] == "voxflow-antispoof"
+    tasks = _dag_tasks(ir)
+    names = {task["taskInfo"]["name"] for task in tasks.values()}
+    antispoof = PARAMS["antispoof"]
+    assert names == {"start-parent-run", "stages", "end-parent-run", "champion-gate",
+                     "synth-asvspoof", "ingest-asvspoof", "antispoof-siamese",
+                     *(f"antispoof-features-{f}" for f in antispoof["frontends"]),
+                     "antispoof-gmm-lfcc", "antispoof-gmm-cqcc", "antispoof-evaluate",
+                     "antispoof-register", "antispoof-promote",
+                     *(f"systems-{f}" for f in antispoof["frontends"])}
+    defaults = {name: spec.get("defaultValue")
+                for name, spec in ir["root"]["inputDefinitions"]["parameters"].items()}
+    assert json.loads(defaults["antispoof_options"]) == antispoof
+    assert json.loads(defaults["ingest_asvspoof"]) == PARAMS["ingest"]["asvspoof"]
+    # one ParallelFor per front-end over its systems of params.yaml, fanned in by the evaluation
+    loops = {tasks[key]["taskInfo"]["name"]: items for key, (_, items) in _loops(ir).items()}
+    assert loops == {f"systems-{f}": [n for n, s in antispoof["systems"].items()
+                                      if s["frontend"] == f] for f in antispoof["frontends"]}
+    key_of = {task["taskInfo"]["name"]: key for key, task in tasks.items()}
+    evaluate = tasks[key_of["antispoof-evaluate"]]
+    for frontend in antispoof["frontends"]:
+        collected = evaluate["inputs"]["artifacts"][f"systems_{frontend}"]
+        assert collected["taskOutputArtifact"]["producerTask"] == key_of[f"systems-{frontend}"]
+    # the gate: promote only inside dsl.If(gate_passed == True)
+    gate = tasks[key_of["champion-gate"]]
+    channel = "pipelinechannel--antispoof-register-Output"
+    assert gate["triggerPolicy"]["condition"] == f"inputs.parameter_values['{channel}'] == true"
+    inside = ir["components"][gate["componentRef"]["name"]]["dag"]["tasks"]
+    assert [task["taskInfo"]["name"] for task in inside.values()] == ["antispoof-promote"]
+    for executor in ir["deploymentSpec"]["executors"].values():
+        assert executor["container"]["image"] == IMAGE
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*non-Python base image",
+                            "ignore:.*no effect in the current local runner")
+def test_a_local_run_of_the_antispoof_pipeline(tmp_path, tracking):
+    """kfp.local runs the whole antispoof DAG (ParallelFor loops and their dsl.Collected fan-in
+    included) at a reduced size, about 2 min on two cores, the gate and promotion included."""
+    import copy
+
+    options = copy.deepcopy(PARAMS["antispoof"])
+    options["workers"] = 2
+    options["frontends"]["cqcc"] = {"bins_per_octave": 24}     # a 4x smaller CQT
+    options["frames"] = {"lfcc": 60, "cqcc": 60, "ssl": 30}
+    options["gmm"].update(components=4, max_iter=20)
+    options["training"].update(batch_size=16, pairs=20, epochs=2, classifier_epochs=2,
+                               checkpoint_every=10, log_every=5)
+    options["registry"]["model_name"] = "kfp-antispoof-test"
+    assert main(["pipeline", "run-local", "--pipeline", "antispoof", "--workdir",
+                 str(tmp_path / "kfp"), "--param",
+                 f"antispoof_options={json.dumps(options)}"]) == 0
+
+    (outputs,) = (tmp_path / "kfp").glob("voxflow-antispoof-*")
+    report = outputs / "antispoof-evaluate" / "report"
+    metrics = json.loads((report / "evaluation.json").read_text())
+    systems = ["lfcc-gmm", "cqcc-gmm", *options["systems"]]
+    assert {f"{s}/eval/eer" for s in systems} <= set(metrics)
+    assert "RANDOM INITIALISATION" in (report / "report.md").read_text()
+    decision = json.loads((outputs / "antispoof-register" / "decision").read_text())
+    assert decision["gate_passed"] is True and decision["system"] in options["systems"]
+    assert decision["value"] == metrics[f"{decision['system']}/eval/eer"]
+    version = mlflow.MlflowClient().get_model_version_by_alias("kfp-antispoof-test", "candidate")
+    assert str(version.version) == decision["version"]
+    assert json.loads((outputs / "antispoof-promote" / "outcome").read_text())["promoted"] is True
+    champion = mlflow.MlflowClient().get_model_version_by_alias("kfp-antispoof-test", "champion")
+    assert champion.version == version.version
+
+    runs = mlflow.search_runs(experiment_names=["voxflow"], output_format="list")
+    (parent,) = (r for r in runs if r.data.tags.get("voxflow.pipeline") == "kfp-antispoof")
+    assert parent.info.status == "FINISHED"
+    stages = {r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") ==
+              parent.info.run_id}
+    assert {f"antispoof-siamese@{s}" for s in options["systems"]} | {
+        "synth@asvspoof", "ingest@asvspoof", "antispoof-evaluate", "antispoof-register",
+        *(f"antispoof-features@{f}" for f in options["frontends"]),
+        "antispoof-gmm@lfcc", "antispoof-gmm@cqcc"} <= stages

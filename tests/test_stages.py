@@ -74,6 +74,14 @@ def test_dvc_repro_builds_the_dag_once(tmp_path):
         assert json.loads((clone / "metrics" / "ingest" / f"{corpus}.json").read_text())["utterances"] > 0
     features = json.loads((clone / "metrics" / "vocoder" / "features.json").read_text())
     assert features["utterances"] > 100 and features["rejected"] == 0
+    evaluation = json.loads((clone / "metrics" / "vocoder" / "evaluation.json").read_text())
+    systems = ("upw", "upw-ref", "sdpw", "griffin-lim", "teacher")
+    assert {f"{system}/{metric}" for system in systems for metric in ("pesq_wb", "mcd")} <= \
+        set(evaluation)
+    assert (clone / "reports" / "vocoder" / "summary.md").is_file()
+    assert (clone / "reports" / "vocoder" / "mushra" / "configs" / "vocoder.yaml").is_file()
+    champion = json.loads((clone / "metrics" / "vocoder" / "champion.json").read_text())
+    assert champion["gate_passed"] and champion["promoted"]    # the first candidate: no champion
 
     second = subprocess.run(voxflow, cwd=clone, env=env, capture_output=True, text=True)
     assert second.returncode == 0 and "Running stage" not in second.stdout, second.stdout
@@ -82,8 +90,9 @@ def test_dvc_repro_builds_the_dag_once(tmp_path):
     runs = mlflow.search_runs(experiment_names=["voxflow"], output_format="list")
     parents = [r for r in runs if r.info.run_name == "dvc-repro"]
     children = [r for r in runs if "voxflow.stage" in r.data.tags]
-    # 6 synth, 6 ingest; vocoder features, 2 teachers, 2 students, evaluate, register, promote
-    assert len(parents) == 2 and len(children) == 20
+    # 6 synth, 6 ingest; vocoder features, 2 teachers, 2 students, evaluate, register, promote;
+    # antispoof features x 3, GMM x 2, 6 systems, evaluate, register, promote
+    assert len(parents) == 2 and len(children) == 34
     assert {c.data.tags["mlflow.parentRunId"] for c in children} <= {p.info.run_id for p in parents}
     ingest_grid = next(c for c in children if c.info.run_name == "ingest@grid")
     lock_md5 = json.loads(ingest_grid.data.tags["voxflow.data_version"])["data/corpora/GRID"]

@@ -227,6 +227,71 @@ def _add_vocoder_stages(stage) -> list[argparse.ArgumentParser]:
     return [teacher, student, evaluate, register, promote]
 
 
+def _antispoof_params(args: argparse.Namespace) -> dict:
+    from voxflow import stages
+
+    return stages.load_params(args.params)["antispoof"]
+
+
+def _stage_antispoof(args: argparse.Namespace) -> None:
+    from voxflow import stages
+
+    options = _antispoof_params(args)
+    if args.stage == "antispoof-features":
+        stages.antispoof_features(args.frontend, args.manifest, args.out, args.metrics, options)
+    elif args.stage == "antispoof-gmm":
+        stages.antispoof_gmm(args.frontend, args.features, args.out, options)
+    elif args.stage == "antispoof-siamese":
+        stages.antispoof_train(args.system, args.features, args.out, options)
+    elif args.stage == "antispoof-evaluate":
+        stages.antispoof_evaluate(args.systems, args.asv_scores, args.out, args.metrics, options)
+    elif args.stage == "antispoof-register":
+        stages.antispoof_register(args.evaluation, args.systems, args.out, options)
+    else:
+        stages.antispoof_promote(args.candidate, args.out)
+
+
+def _add_antispoof_stages(stage) -> list[argparse.ArgumentParser]:
+    """`voxflow stage antispoof-{features,gmm,siamese,evaluate,register,promote}` (seed 004)."""
+    features = stage.add_parser("antispoof-features", help="countermeasure features of an "
+                                "ASVspoof manifest, one .npy per utterance")
+    features.add_argument("frontend", help="a key of params.yaml's antispoof.frontends")
+    features.add_argument("manifest", type=Path)
+    features.add_argument("--out", type=Path, required=True)
+    features.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
+    gmm = stage.add_parser("antispoof-gmm", help="train the <frontend>-GMM baseline, score dev "
+                           "and eval")
+    gmm.add_argument("frontend", help="lfcc or cqcc")
+    gmm.add_argument("features", type=Path, help="the antispoof-features folder")
+    gmm.add_argument("--out", type=Path, required=True)
+    siamese = stage.add_parser("antispoof-siamese", help="train a Siamese (or original) "
+                               "countermeasure of params.yaml's antispoof.systems, score dev "
+                               "and eval")
+    siamese.add_argument("system", help="a key of params.yaml's antispoof.systems")
+    siamese.add_argument("features", type=Path, help="its front-end's antispoof-features folder")
+    siamese.add_argument("--out", type=Path, required=True)
+    evaluate = stage.add_parser("antispoof-evaluate", help="EER, min t-DCF, per-attack EER, "
+                                "DET, t-SNE and report.md of the systems")
+    evaluate.add_argument("systems", type=Path, nargs="+", help="system folders")
+    evaluate.add_argument("--asv-scores", type=Path, required=True,
+                          help="the corpus's ASVspoof2019_LA_asv_scores folder")
+    evaluate.add_argument("--out", type=Path, required=True)
+    evaluate.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
+    register = stage.add_parser("antispoof-register", help="register the best system (dev EER) "
+                                "@candidate and check the champion gate")
+    register.add_argument("evaluation", type=Path, help="antispoof-evaluate's metrics JSON")
+    register.add_argument("systems", type=Path, nargs="+", help="the neural system folders")
+    register.add_argument("--out", type=Path, required=True, help="the decision (JSON)")
+    promote = stage.add_parser("antispoof-promote", help="move @champion to the candidate when "
+                               "its eval EER is not worse")
+    promote.add_argument("candidate", type=Path, help="antispoof-register's decision JSON")
+    promote.add_argument("--out", type=Path, required=True, help="the outcome (JSON)")
+    parsers = [features, gmm, siamese, evaluate, register, promote]
+    for p in parsers:
+        p.set_defaults(func=_stage_antispoof)
+    return parsers
+
+
 def _repro(args: argparse.Namespace) -> None:
     from voxflow.tracking import pipeline_run
 
@@ -310,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     stage_features.add_argument("--out", type=Path, required=True)
     stage_features.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
     stage_features.set_defaults(func=_stage_vocoder_features)
-    for p in (stage_synth, stage_ingest, stage_features, *_add_vocoder_stages(stage)):
+    for p in (stage_synth, stage_ingest, stage_features, *_add_vocoder_stages(stage),
+              *_add_antispoof_stages(stage)):
         p.add_argument("--params", type=Path, default=Path("params.yaml"))
 
     _add_eval_parser(sub)

@@ -21,9 +21,10 @@ REPO = Path(__file__).resolve().parents[2]   # the checkout of an editable insta
 # name -> (module of pipelines/, the pipeline in it)
 PIPELINES = {"corpora": ("corpora", "corpora_pipeline"),
              "import-corpus": ("corpora", "import_corpus_pipeline"),
-             "vocoder": ("vocoder", "vocoder_pipeline")}
+             "vocoder": ("vocoder", "vocoder_pipeline"),
+             "antispoof": ("antispoof", "antispoof_pipeline")}
 PIPELINE_NAMES = tuple(PIPELINES)
-LOCAL_PIPELINE_NAMES = ("corpora", "vocoder")   # those that run on their defaults
+LOCAL_PIPELINE_NAMES = ("corpora", "vocoder", "antispoof")   # those that run on their defaults
 
 
 def pipelines_module(module: str = "corpora"):
@@ -63,9 +64,13 @@ def run_local(workdir: Path, name: str = "corpora", corpora: Sequence[str] = COR
     from kfp import local
 
     if name not in LOCAL_PIPELINE_NAMES:
-        raise ValueError(f"{name}: kfp.local runs {' and '.join(LOCAL_PIPELINE_NAMES)} only")
-    pipeline = (pipelines_module("corpora").build_corpora_pipeline(corpora) if name == "corpora"
-                else pipelines_module("vocoder").build_vocoder_pipeline(gpus=0))
+        raise ValueError(f"{name}: kfp.local runs {', '.join(LOCAL_PIPELINE_NAMES)} only")
+    if name == "antispoof":
+        pipeline = load_pipeline("antispoof")
+    else:
+        pipeline = (pipelines_module("corpora").build_corpora_pipeline(corpora)
+                    if name == "corpora" else
+                    pipelines_module("vocoder").build_vocoder_pipeline(gpus=0))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(workdir))
     with warnings.catch_warnings():
         # not a python:* image, yet the tasks run in this very environment; display names and

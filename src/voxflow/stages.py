@@ -166,6 +166,7 @@ def distill_vocoder_student(system: str, features_dir: Path, teacher_path: Path,
                             options: dict) -> Path:
     """Distill the Parallel WaveNet student of `system` from its trained teacher, sharing the
     teacher's (frozen) conditioning networks; returns out_dir/student.pt."""
+    from voxflow.features.logmel import LogMelConfig
     from voxflow.vocoder.models import ParallelWaveNetStudent
     from voxflow.vocoder.training import DistillationObjective, load_teacher, save_model
 
@@ -175,7 +176,7 @@ def distill_vocoder_student(system: str, features_dir: Path, teacher_path: Path,
     training = options["student"]
     objective = DistillationObjective(
         student, teacher, kl_weight=training["kl_weight"], power_weight=training["power_weight"],
-        spectral_weight=training["spectral_weight"], resolutions=training["resolutions"],
+        mel_weight=training["mel_weight"], mel_config=LogMelConfig(**options["features"]),
         n_fft=training["n_fft"], hop_length=training["hop_length"], samples=training["samples"])
     params = {k: v for k, v in options.items() if k not in ("teacher", "features", "systems",
                                                            "evaluation", "registry")}
@@ -209,17 +210,17 @@ def evaluate_vocoder(features_dir: Path, teacher_path: Path, student_path: Path,
 
     griffin_lim = GriffinLimVocoder(mel_config)
     vocoders = {
-        "upw": lambda mel, wav: student.synthesize(mel, generator=noise())[0],
-        "upw-ref": lambda mel, wav: student.synthesize(mel, wav, generator=noise())[0]}
+        "upw": lambda mel, wav: student.synthesize(mel, generator=noise()),
+        "upw-ref": lambda mel, wav: student.synthesize(mel, wav, generator=noise())}
     inputs = [Path(features_dir), Path(teacher_path), Path(student_path)]
     if sdpw_path is not None:
         sdpw = load_student(Path(sdpw_path))
-        vocoders["sdpw"] = lambda mel, wav: sdpw.synthesize(mel, generator=noise())[0]
+        vocoders["sdpw"] = lambda mel, wav: sdpw.synthesize(mel, generator=noise())
         inputs.append(Path(sdpw_path))
-    vocoders["griffin-lim"] = lambda mel, wav: griffin_lim(mel)[0]
+    vocoders["griffin-lim"] = lambda mel, wav: griffin_lim(mel)
     if evaluation["teacher"]:
         vocoders["teacher"] = lambda mel, wav: teacher.generate(teacher.conditioning(mel)[0],
-                                                                noise())[0]
+                                                                noise())
     params = {"split": evaluation["split"], "utterances": evaluation["utterances"],
               "max_seconds": evaluation["max_seconds"], "seed": seed, "systems": list(vocoders)}
     out_dir = Path(out_dir)
@@ -295,3 +296,150 @@ def evaluate(kind: str, out_dir: Path, inputs: dict) -> dict:
         report.write(Path(out_dir))
         report.log_to_mlflow(Path(out_dir))
     return report.metrics
+
+
+# ------------------------------------------------------------- spoofing detection (seed 004)
+# `options` is params.yaml's whole `antispoof` section; see voxflow.antispoof.{features,
+# systems,report,pyfunc} for what each step computes.
+
+def antispoof_features(frontend: str, manifest: Path, out_dir: Path, metrics_path: Path,
+                       options: dict) -> dict:
+    """Features of every utterance of the ASVspoof manifest with `frontend` (lfcc, cqcc, ssl)
+    into `out_dir` (one .npy per utterance, index.parquet, rejects.csv, frontend.json);
+    metrics to `metrics_path`."""
+    import mlflow
+    import pandas as pd
+
+    from voxflow.antispoof.features import extract_features, frontend_info
+
+    if frontend not in options["frontends"]:
+        raise ValueError(f"unknown front-end {frontend!r}: params.yaml's antispoof.frontends "
+                         f"has {', '.join(options['frontends'])}")
+    settings = options["frontends"][frontend] or {}
+    with stage_run(f"antispoof-features@{frontend}", {"frontend": frontend, **settings},
+                   inputs=[Path(manifest)]):
+        start = time.perf_counter()
+        index = extract_features(Path(manifest), frontend, Path(out_dir), settings,
+                                 workers=options.get("workers") or None)
+        info = frontend_info(Path(out_dir))
+        metrics = {"utterances": len(index),
+                   "rejected": len(pd.read_csv(Path(out_dir) / "rejects.csv")),
+                   "frames": int(index["frames"].sum()),
+                   "dims": int(index["dims"].iloc[0]) if len(index) else 0,
+                   "pretrained": int(bool(info["pretrained"])),
+                   "seconds": time.perf_counter() - start}
+        mlflow.set_tag("voxflow.frontend", info["description"])
+        mlflow.log_metrics(metrics)
+        write_metrics(Path(metrics_path), metrics)
+    return metrics
+
+
+def antispoof_gmm(frontend: str, features_dir: Path, out_dir: Path, options: dict) -> dict:
+    """The <frontend>-GMM baseline (ASVspoof 2019's LFCC-GMM, CQCC-GMM) trained on the train
+    split; dev and eval score files into `out_dir/scores/`."""
+    import mlflow
+
+    from voxflow.antispoof.systems import train_gmm
+
+    with stage_run(f"antispoof-gmm@{frontend}", {"frontend": frontend, **options["gmm"]},
+                   inputs=[Path(features_dir)]):
+        info = train_gmm(frontend, Path(features_dir), Path(out_dir), options["gmm"])
+        mlflow.log_metric("train_utterances", info["train_utterances"])
+    return info
+
+
+def antispoof_train(system: str, features_dir: Path, out_dir: Path, options: dict) -> dict:
+    """Train `system` (a key of params.yaml's antispoof.systems: a front-end, a backbone and
+    the objective siamese or original) on the train split; the model, dev and eval score files
+    and eval embeddings into `out_dir`."""
+    import mlflow
+
+    from voxflow.antispoof.systems import train_neural
+
+    systems = options["systems"]
+    if system not in systems:
+        raise ValueError(f"unknown antispoof system {system!r}: params.yaml's antispoof.systems "
+                         f"has {', '.join(systems)}")
+    spec = systems[system]
+    params = {"system": system, **spec, "preset": options["preset"], "seed": options["seed"],
+              "frames": options["frames"][spec["frontend"]], "training": options["training"]}
+    with stage_run(f"antispoof-siamese@{system}", params, inputs=[Path(features_dir)]):
+        info = train_neural(system, spec, Path(features_dir), Path(out_dir), options)
+        mlflow.set_tag("voxflow.frontend", info["frontend_description"])
+        mlflow.log_metrics({"parameters": info["parameters"],
+                            **{f"final/{k}": v for k, v in info["final_losses"].items()
+                               if v is not None}})
+    return info
+
+
+def antispoof_evaluate(system_dirs: list[Path], asv_dir: Path, out_dir: Path,
+                       metrics_path: Path, options: dict) -> dict:
+    """EER (dev, eval), min t-DCF with the corpus's ASV scores (`asv_dir`), per-attack EER, DET
+    curves, t-SNE of the embeddings and report.md of every system folder, into `out_dir`;
+    metrics (`<system>/<split>/<metric>`) to `metrics_path`."""
+    from voxflow.antispoof.report import evaluate_systems
+
+    inputs = [Path(d) for d in system_dirs] + [Path(asv_dir)]
+    with stage_run("antispoof-evaluate", {"systems": [Path(d).name for d in system_dirs]},
+                   inputs=inputs):
+        report = evaluate_systems([Path(d) for d in system_dirs], Path(asv_dir), Path(out_dir))
+        report.write(Path(out_dir))
+        report.log_to_mlflow(Path(out_dir))
+        write_metrics(Path(metrics_path), report.metrics)
+    return report.metrics
+
+
+def antispoof_register(evaluation_metrics: Path, system_dirs: list[Path], out_path: Path,
+                       options: dict) -> dict:
+    """Register the best neural system (lowest dev EER) as a pyfunc model (16 kHz waveform ->
+    bona fide score) with the alias `candidate`, tagged with its eval EER and min t-DCF, and say
+    whether it passes the champion gate (params.yaml's antispoof.registry: gate_metric,
+    greater_is_better); the decision to `out_path` and returned."""
+    import mlflow
+
+    from voxflow import registry
+    from voxflow.antispoof.pyfunc import log_countermeasure
+    from voxflow.antispoof.report import select_best
+    from voxflow.antispoof.systems import read_system
+
+    settings = options["registry"]
+    metrics = json.loads(Path(evaluation_metrics).read_text())
+    systems = {read_system(d)["name"]: (Path(d), read_system(d)) for d in system_dirs}
+    best = select_best({n: info for n, (_, info) in systems.items()}, metrics)
+    gate = settings["gate_metric"]                              # e.g. eval/eer
+    tags = {key: metrics[f"{best}/{key}"] for key in ("dev/eer", "eval/eer", "dev/min_tdcf",
+                                                     "eval/min_tdcf")}
+    if gate not in tags:
+        raise ValueError(f"gate metric {gate!r}: one of {', '.join(tags)}")
+    higher = bool(settings.get("greater_is_better", False))
+    directory, info = systems[best]
+    with stage_run("antispoof-register", {**settings, "system": best},
+                   inputs=[Path(evaluation_metrics), directory]):
+        uri = log_countermeasure(directory / "model.pt", info)
+        version = registry.register(uri, settings["model_name"], tags)
+        mlflow.MlflowClient().set_model_version_tag(settings["model_name"], version, "system",
+                                                    best)
+        passes = registry.is_not_worse(settings["model_name"], version, gate,
+                                       higher_is_better=higher)
+        mlflow.log_metric("gate_passed", float(passes))
+    decision = {"model_name": settings["model_name"], "version": version, "system": best,
+                "gate_metric": gate, "greater_is_better": higher, "value": tags[gate],
+                "gate_passed": passes}
+    write_metrics(Path(out_path), decision)
+    return decision
+
+
+def antispoof_promote(candidate: Path, out_path: Path) -> dict:
+    """The registry gate: move `champion` to `antispoof_register`'s candidate when its gate
+    metric is not worse (lower EER is better) than the champion's; outcome to `out_path`."""
+    from voxflow import registry
+
+    decision = json.loads(Path(candidate).read_text())
+    with stage_run("antispoof-promote", {"version": decision["version"]},
+                   inputs=[Path(candidate)]):
+        promoted = registry.promote_if_not_worse(
+            decision["model_name"], decision["version"], decision["gate_metric"],
+            higher_is_better=decision["greater_is_better"])
+    outcome = {**decision, "promoted": promoted}
+    write_metrics(Path(out_path), outcome)
+    return outcome

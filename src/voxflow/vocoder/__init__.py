@@ -1,8 +1,8 @@
 """Universal Parallel WaveNet vocoder (seed 000): conditioning networks with the Audio Encoder,
 the WaveNet teacher with a discretized mixture of logistics, the Parallel WaveNet student, and
 their losses. Training data: `voxflow.vocoder.data`."""
-from voxflow.vocoder.losses import (density_distillation, distillation_loss, power_loss,
-                                    spectral_loss, teacher_loss)
+from voxflow.vocoder.losses import (density_distillation, distillation_loss, mel_loss,
+                                    power_loss, teacher_loss)
 from voxflow.vocoder.models import (AudioEncoder, AudioEncoderConfig, ConditioningConfig,
                                     ConditioningNetwork, MelConditioner, ParallelWaveNetStudent,
                                     StudentConfig, StudentOutput, TeacherConfig, VocoderConfig,
@@ -11,4 +11,4 @@ from voxflow.vocoder.models import (AudioEncoder, AudioEncoderConfig, Conditioni
 __all__ = ["AudioEncoder", "AudioEncoderConfig", "ConditioningConfig", "ConditioningNetwork",
            "MelConditioner", "ParallelWaveNetStudent", "StudentConfig", "StudentOutput",
            "TeacherConfig", "VocoderConfig", "WaveNetTeacher", "density_distillation",
-           "distillation_loss", "power_loss", "spectral_loss", "teacher_loss"]
+           "distillation_loss", "mel_loss", "power_loss", "teacher_loss"]

@@ -26,7 +26,7 @@ from voxflow.parallel import progress_disabled
 
 log = logging.getLogger(__name__)
 
-# (mel (1, frames, n_mels), reference waveform (1, samples)) -> waveform (samples,)
+# (mel (batch, frames, n_mels), reference waveform (batch, samples)) -> waveforms (batch, samples)
 Vocoder = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SUMMARY_METRICS = ("pesq_wb", "stoi", "mcd", "f0_rmse", "vuv_error")
 
@@ -36,36 +36,53 @@ def synthesize_test_set(features_dir: Path, split: str, vocoders: dict[str, Voco
                         max_utterances: int | None = None, max_seconds: float | None = None
                         ) -> pd.DataFrame:
     """Write out_dir/reference/<utt>.wav and out_dir/<system>/<utt>.wav for the first
-    `max_utterances` utterances of `split`, each cut to its first `max_seconds` (the
-    autoregressive teacher is slow on a CPU); returns the pairs (system, id, reference,
-    degraded)."""
+    `max_utterances` utterances of `split`, each cut to its first `max_seconds`; returns the
+    pairs (system, id, reference, degraded).
+
+    Utterances of the same length after the cut are vocoded as one batch: the autoregressive
+    teacher costs the same per generated step whatever the batch, so a test set cut to a common
+    length takes the time of one utterance. Nothing is padded: each utterance is conditioned on
+    its own frames only (a stochastic vocoder's noise draws depend on the batch's makeup)."""
     features_dir, out_dir = Path(features_dir), Path(out_dir)
     index = pd.read_parquet(features_dir / "index.parquet")
     index = index[index["split"] == split].sort_values("utt_id").head(max_utterances)
     if index.empty:
         raise ValueError(f"{features_dir}: no utterance in split {split!r}")
-    rows = []
+    frames = index["frames"] if max_seconds is None else index["frames"].clip(
+        upper=max(1, int(max_seconds * sample_rate / hop_length)))
+    index = index.assign(cut=frames)
+    paths = {}
     quiet = progress_disabled()
-    for utt in tqdm(index.itertuples(), total=len(index), desc="analysis-synthesis",
-                    unit="utt", leave=False, disable=quiet):
-        frames = utt.frames if max_seconds is None else min(
-            utt.frames, max(1, int(max_seconds * sample_rate / hop_length)))
-        mel = torch.from_numpy(np.load(features_dir / utt.mel_path)[:frames])[None]
-        wav = torch.from_numpy(np.load(features_dir / utt.wav_path)[:frames * hop_length])[None]
-        reference = out_dir / "reference" / f"{utt.utt_id}.wav"
-        reference.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(reference, wav[0].numpy(), sample_rate, subtype="FLOAT")
-        for system, vocoder in vocoders.items():
-            with torch.inference_mode():
-                audio = vocoder(mel, wav).float().numpy()
-            path = out_dir / system / f"{utt.utt_id}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # FLOAT keeps out-of-range samples as they are: clipping would hide a defect
-            sf.write(path, audio, sample_rate, subtype="FLOAT")
-            rows.append((system, utt.utt_id, str(reference), str(path)))
+    groups = list(index.groupby("cut", sort=True))
+    with tqdm(total=len(index) * len(vocoders), desc="analysis-synthesis", unit="utt",
+              leave=False, disable=quiet) as progress:
+        for cut, group in groups:
+            mel = torch.from_numpy(np.stack([np.load(features_dir / p)[:cut]
+                                             for p in group["mel_path"]]))
+            wav = torch.from_numpy(np.stack([np.load(features_dir / p)[:cut * hop_length]
+                                             for p in group["wav_path"]]))
+            for utt_id, audio in zip(group["utt_id"], wav):
+                paths["reference", utt_id] = _write(out_dir / "reference" / f"{utt_id}.wav",
+                                                    audio, sample_rate)
+            for system, vocoder in vocoders.items():
+                with torch.inference_mode():
+                    audio = vocoder(mel, wav).float()
+                for utt_id, waveform in zip(group["utt_id"], audio):
+                    paths[system, utt_id] = _write(out_dir / system / f"{utt_id}.wav", waveform,
+                                                   sample_rate)
+                progress.update(len(group))
     log.info("analysis-synthesis of %d %s utterances by %s written to %s", len(index), split,
              ", ".join(vocoders), out_dir)
-    return pd.DataFrame(rows, columns=["system", "id", "reference", "degraded"])
+    return pd.DataFrame([(system, utt_id, paths["reference", utt_id], paths[system, utt_id])
+                         for system in vocoders for utt_id in index["utt_id"]],
+                        columns=["system", "id", "reference", "degraded"])
+
+
+def _write(path: Path, audio: torch.Tensor, sample_rate: int) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # FLOAT keeps out-of-range samples as they are: clipping would hide a defect
+    sf.write(path, audio.numpy(), sample_rate, subtype="FLOAT")
+    return str(path)
 
 
 def score_systems(pairs: pd.DataFrame, test_set: str, workers: int | None = None) -> Report:

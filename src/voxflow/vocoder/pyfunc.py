@@ -6,8 +6,8 @@
     model = mlflow.pyfunc.load_model("models:/voxflow-upw-vocoder@champion")
     audio = model.predict(log_mel, params={"seed": 0})   # (frames, 80) float32 -> (frames * 300,)
 
-The model folder carries the voxflow package (`code_paths`), so loading needs torch, numpy and
-mlflow only. The input is the natural-log mel of `voxflow.features.logmel.LogMel` with the
+The model folder carries the voxflow package (`code_paths`), so loading needs torch, torchaudio,
+numpy and mlflow only. The input is the natural-log mel of `voxflow.features.logmel.LogMel` with the
 LogMelConfig stored in the model's metadata (`model.metadata.metadata["mel_config"]`). The
 utterance embedding is e = 0 (the prior's centroid, seed 000's choice at inference): no
 reference waveform. The output is a function of the input and params {"seed": int} (default 0),
@@ -71,6 +71,8 @@ def log_vocoder(student: nn.Module, config: VocoderConfig, mel_config, name: str
                 ) -> str:
     """Log `student` (a ParallelWaveNetStudent, its conditioning networks included) as a pyfunc
     model `name` in the active MLflow run; returns its model URI (`models:/m-...`)."""
+    import torchaudio
+
     import voxflow
     from voxflow.features.logmel import LogMel
 
@@ -103,6 +105,7 @@ def log_vocoder(student: nn.Module, config: VocoderConfig, mel_config, name: str
             signature=signature, input_example=example,
             code_paths=[str(Path(voxflow.__file__).parent)],
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}",
+                              f"torchaudio=={torchaudio.__version__.split('+')[0]}",
                               f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}"],
             metadata={"mel_config": mel_config.as_dict()})
     return info.model_uri

@@ -5,8 +5,9 @@ files a trained model is kept in.
 - `TeacherObjective`: the WaveNet teacher and its conditioning networks (mel conditioner, Audio
   Encoder with the target as reference, as in seed 000's VAE view) -> NLL + KL.
 - `DistillationObjective`: the student, trained by probability density distillation from the
-  frozen teacher plus the power loss (and optionally a frame-level spectral loss); the conditioning networks are the teacher's, shared and
-  frozen (the paper found retraining them gives a worse student).
+  frozen teacher plus the power loss (and optionally a frame-level log-mel loss); the
+  conditioning networks are the teacher's, shared and frozen (the paper found retraining them
+  gives a worse student).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from voxflow.features.logmel import LogMel, LogMelConfig
 from voxflow.vocoder.losses import distillation_loss, teacher_loss
 from voxflow.vocoder.mixture import logistic_noise
 from voxflow.vocoder.models import ParallelWaveNetStudent, VocoderConfig, WaveNetTeacher
@@ -36,24 +38,24 @@ class TeacherObjective(nn.Module):
 
 
 class DistillationObjective(nn.Module):
-    """`(audio, mel)` -> {"loss", "kl", "cross_entropy", "entropy", "power", "spectral"} of the
+    """`(audio, mel)` -> {"loss", "kl", "cross_entropy", "entropy", "power"[, "mel"]} of the
     student (see `voxflow.vocoder.losses.distillation_loss`).
 
     The teacher is frozen and stays in eval mode whatever mode the objective is put in; the
-    student's noise comes from torch's global generator, which the training loop checkpoints."""
+    student's noise comes from torch's global generator, which the training loop checkpoints.
+    With mel_weight > 0, `mel_config` is the features' log-mel, the mel loss's analysis."""
 
     def __init__(self, student: ParallelWaveNetStudent, teacher: WaveNetTeacher,
-                 kl_weight: float = 1.0, power_weight: float = 1.0, spectral_weight: float = 0.0,
-                 resolutions: tuple[tuple[int, int], ...] = ((2048, 512), (1024, 256),
-                                                             (512, 128)),
-                 n_fft: int = 1024, hop_length: int = 256, samples: int = 2):
+                 kl_weight: float = 1.0, power_weight: float = 1.0, mel_weight: float = 0.0,
+                 mel_config: LogMelConfig = LogMelConfig(), n_fft: int = 1024,
+                 hop_length: int = 256, samples: int = 2):
         super().__init__()
         teacher.requires_grad_(False)
         self.student, self.teacher = student, teacher
+        self.log_mel = LogMel(mel_config) if mel_weight > 0 else None
         self.weights = {"kl_weight": kl_weight, "power_weight": power_weight,
-                        "spectral_weight": spectral_weight,
-                        "resolutions": tuple(tuple(r) for r in resolutions), "n_fft": n_fft,
-                        "hop_length": hop_length, "samples": samples}
+                        "mel_weight": mel_weight, "n_fft": n_fft, "hop_length": hop_length,
+                        "samples": samples}
 
     def train(self, mode: bool = True) -> DistillationObjective:
         super().train(mode)
@@ -65,7 +67,7 @@ class DistillationObjective(nn.Module):
         cond, _ = self.student.conditioning(mel, audio if encoder is not None else None)
         z = logistic_noise(audio.shape, None, audio.device, audio.dtype)
         return distillation_loss(self.student(z, cond), self.teacher, cond, audio,
-                                 **self.weights)
+                                 log_mel=self.log_mel, **self.weights)
 
 
 def objective_loss(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:

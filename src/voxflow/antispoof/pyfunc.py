@@ -1,0 +1,90 @@
+"""A trained countermeasure as an MLflow pyfunc model: 16 kHz waveform in, bona fide score out.
+
+`log_countermeasure(model_path)` logs a `models/antispoof/<system>/model.pt` (front-end options,
+standardization, backbone and classifier) in the active run; registered and promoted
+(`voxflow.registry`), downstream users load it as `models:/voxflow-antispoof@champion`:
+
+    model = mlflow.pyfunc.load_model("models:/voxflow-antispoof@champion")
+    score = model.predict(waveform)      # (samples,) float32 at 16 kHz -> (1,) float64
+
+The score is the bona fide log-odds (higher: bona fide), the ASVspoof convention, equal to the
+system's score file for the same file. The signature is one utterance of any length, (-1,)
+float32: a batch goes through `model.unwrap_python_model().predict(None, batch)` with
+(batch, samples), since MLflow's schema enforcement fixes the rank. The model folder carries the
+voxflow package (`code_paths`); loading needs torch, torchaudio, numpy, scipy, mlflow and what
+voxflow.antispoof imports (scikit-learn, pandas, pyarrow, tqdm, threadpoolctl): the model's
+pip requirements list them with this environment's versions.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import torch
+
+MODEL, META = "model", "meta"
+SAMPLE_RATE = 16000
+
+
+class CountermeasurePyfunc(mlflow.pyfunc.PythonModel):
+    """predict: waveform (samples,) float32, 16 kHz -> (1,) float64 bona fide score; called
+    directly (unwrapped), also (batch, samples) -> (batch,)."""
+
+    def load_context(self, context):
+        from voxflow.antispoof.features import make_extractor
+        from voxflow.antispoof.systems import load_countermeasure
+
+        self.model, saved = load_countermeasure(Path(context.artifacts[MODEL]))
+        self.frames = saved["frames"]
+        self.extract = make_extractor(saved["frontend"], saved["frontend_options"])
+
+    def predict(self, context, model_input, params: dict | None = None) -> np.ndarray:
+        from voxflow.antispoof.systems import score_features
+
+        audio = np.asarray(model_input)
+        if audio.ndim not in (1, 2) or audio.shape[-1] < 400:
+            raise ValueError(f"expected a 16 kHz waveform (samples,) or (batch, samples) of at "
+                             f"least 400 samples, got shape {audio.shape}")
+        if audio.dtype != np.float32:
+            raise ValueError(f"expected float32 samples, got {audio.dtype}")
+        if not np.isfinite(audio).all():
+            raise ValueError("the waveform holds NaN or infinite samples")
+        batch = audio if audio.ndim == 2 else audio[None]
+        features = [self.extract(x) for x in batch]
+        return score_features(self.model, features, self.frames)
+
+
+def log_countermeasure(model_path: Path, system: dict, name: str = "countermeasure") -> str:
+    """Log the system's model.pt as a pyfunc model `name` in the active MLflow run; returns its
+    model URI."""
+    import voxflow
+
+    if mlflow.active_run() is None:
+        raise RuntimeError("log_countermeasure logs into the active MLflow run: call it inside "
+                           "mlflow.start_run() or voxflow.tracking.stage_run()")
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts = {MODEL: str(Path(tmp) / "model.pt"), META: str(Path(tmp) / "system.json")}
+        shutil.copy(model_path, artifacts[MODEL])
+        Path(artifacts[META]).write_text(json.dumps(system, indent=2, sort_keys=True))
+        example = (0.05 * np.sin(2 * np.pi * 220 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)
+                   ).astype(np.float32)
+        model = CountermeasurePyfunc()
+        model.load_context(mlflow.pyfunc.PythonModelContext(artifacts, None))
+        signature = mlflow.models.infer_signature(example, model.predict(None, example))
+        from importlib.metadata import version
+
+        packages = ("torchaudio", "numpy", "scipy", "mlflow", "scikit-learn", "pandas", "pyarrow",
+                    "tqdm", "threadpoolctl")
+        info = mlflow.pyfunc.log_model(
+            name=name, python_model=CountermeasurePyfunc(), artifacts=artifacts,
+            signature=signature, input_example=example,
+            code_paths=[str(Path(voxflow.__file__).parent)],
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}",
+                              *(f"{p}=={version(p).split('+')[0]}" for p in packages)],
+            metadata={"system": system.get("name"), "frontend": system.get("frontend"),
+                      "frontend_description": system.get("frontend_description")})
+    return info.model_uri
