@@ -91,8 +91,8 @@ def test_dvc_repro_builds_the_dag_once(tmp_path):
     parents = [r for r in runs if r.info.run_name == "dvc-repro"]
     children = [r for r in runs if "voxflow.stage" in r.data.tags]
     # 6 synth, 6 ingest; vocoder features, 2 teachers, 2 students, evaluate, register, promote;
-    # antispoof features x 3, GMM x 2, 6 systems, evaluate, register, promote
-    assert len(parents) == 2 and len(children) == 34
+    # antispoof features x 3, GMM x 2, 9 systems, evaluate, register, promote
+    assert len(parents) == 2 and len(children) == 37
     assert {c.data.tags["mlflow.parentRunId"] for c in children} <= {p.info.run_id for p in parents}
     ingest_grid = next(c for c in children if c.info.run_name == "ingest@grid")
     lock_md5 = json.loads(ingest_grid.data.tags["voxflow.data_version"])["data/corpora/GRID"]
