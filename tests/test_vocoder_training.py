@@ -117,3 +117,13 @@ def test_unknown_preset_or_system_is_an_error(features, tmp_path):
         stages.train_vocoder_teacher("upw", features, tmp_path, {**PARAMS, "preset": "huge"})
     with pytest.raises(ValueError, match="unknown vocoder system 'mb'"):
         stages.train_vocoder_teacher("mb", features, tmp_path, PARAMS)
+
+
+def test_the_same_params_train_the_same_teacher(features, tmp_path, tracking):
+    """Seeded from params.yaml's `seed`, initial weights included: two runs, one model."""
+    options = _quick(PARAMS)
+    first, second = (load_teacher(stages.train_vocoder_teacher("upw", features, tmp_path / name,
+                                                              options))
+                     for name in ("first", "second"))
+    for name, value in first.state_dict().items():
+        assert torch.equal(value, second.state_dict()[name]), name

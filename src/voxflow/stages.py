@@ -145,11 +145,14 @@ def train_vocoder_teacher(system: str, features_dir: Path, out_dir: Path, option
     """Train the WaveNet teacher of `system` (upw or sdpw) with its conditioning networks on
     the features' training split; returns out_dir/teacher.pt. options: params.yaml's
     `vocoder` section."""
+    import torch
+
     from voxflow.vocoder.models import WaveNetTeacher
     from voxflow.vocoder.training import TeacherObjective, save_model
 
     options = _vocoder_system(options, system)
     config = _vocoder_config(options)
+    torch.manual_seed(options["seed"])          # the initial weights: same params, same model
     teacher = WaveNetTeacher(config)
     training = options["teacher"]
     sampler = _segment_sampler(features_dir, options, training)
@@ -166,12 +169,15 @@ def distill_vocoder_student(system: str, features_dir: Path, teacher_path: Path,
                             options: dict) -> Path:
     """Distill the Parallel WaveNet student of `system` from its trained teacher, sharing the
     teacher's (frozen) conditioning networks; returns out_dir/student.pt."""
+    import torch
+
     from voxflow.features.logmel import LogMelConfig
     from voxflow.vocoder.models import ParallelWaveNetStudent
     from voxflow.vocoder.training import DistillationObjective, load_teacher, save_model
 
     options = _vocoder_system(options, system)
     teacher = load_teacher(Path(teacher_path))
+    torch.manual_seed(options["seed"])          # the initial weights: same params, same model
     student = ParallelWaveNetStudent.from_teacher(teacher)
     training = options["student"]
     objective = DistillationObjective(
