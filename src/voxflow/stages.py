@@ -214,6 +214,7 @@ def evaluate_vocoder(features_dir: Path, teacher_path: Path, student_path: Path,
     def noise() -> torch.Generator:
         return torch.Generator().manual_seed(seed)
 
+    torch.manual_seed(seed)         # Griffin-Lim starts from random phases (torchaudio's rand_init)
     griffin_lim = GriffinLimVocoder(mel_config)
     vocoders = {
         "upw": lambda mel, wav: student.synthesize(mel, generator=noise()),
