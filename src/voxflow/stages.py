@@ -411,7 +411,8 @@ def antispoof_register(evaluation_metrics: Path, system_dirs: list[Path], out_pa
 
     settings = options["registry"]
     metrics = json.loads(Path(evaluation_metrics).read_text())
-    systems = {read_system(d)["name"]: (Path(d), read_system(d)) for d in system_dirs}
+    read = [(Path(d), read_system(d)) for d in system_dirs]
+    systems = {info["name"]: (directory, info) for directory, info in read}
     best = select_best({n: info for n, (_, info) in systems.items()}, metrics)
     gate = settings["gate_metric"]                              # e.g. eval/eer
     tags = {key: metrics[f"{best}/{key}"] for key in ("dev/eer", "eval/eer", "dev/min_tdcf",
