@@ -1,4 +1,4 @@
-"""Spoofing detection (seed 004) on the CPU: feature-extraction throughput per front-end and
+"""Spoofing detection (the Siamese spoofing paper) on the CPU: feature-extraction throughput per front-end and
 training steps per second per backbone.
 
     python benchmarks/bench_antispoof.py [--manifest data/manifests/asvspoof.parquet]
@@ -35,7 +35,7 @@ import torch
 from voxflow.antispoof import (BackboneConfig, build_backbone, contrastive_loss, sample_pairs)
 from voxflow.antispoof.features import make_extractor
 from voxflow.ingest.manifest import read_manifest
-from voxflow.stages import load_params
+from voxflow.stage_io import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,10 @@
-"""Kubeflow Pipelines (v2) components: one per stage of `voxflow.stages`, plus the parent run.
+"""Kubeflow Pipelines (v2) components: `<system>.py` holds one component per stage of
+`voxflow.<system>.stages`, `registry.py` the shared promote, `tracking.py` the parent run.
 
-Each is a lightweight Python component whose body imports `voxflow.stages` and calls the stage
-function, so the cluster runs the same code as `dvc repro`. They run in the project's image
+Each is a lightweight Python component whose body calls `voxflow.tracking.enter_kfp_task` with
+its tracking arguments and then the stage function, so the cluster runs the same code as
+`dvc repro`. A system's params.yaml section arrives as JSON text (`options_json`: a KFP struct
+parameter would carry the integer steps and seeds as floats). They run in the project's image
 (`Dockerfile`), which already holds voxflow and kfp: nothing is pip-installed at run time.
 """
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""The spoofing-detection stages (seed 004) as KFP components.
-
-Each takes params.yaml's whole `antispoof` section as JSON text (`options_json`), as its stage
-function takes the whole section, and passes the tracking arguments on through the environment
-(a lightweight component carries only its own function's source). The system components write
-the system folder (`system.json`, model, `scores/dev.txt`, `scores/eval.txt`) as a Model
-artifact; the evaluation and registry read them back from lists of such artifacts.
-"""
+"""The spoofing-detection stages (`voxflow.antispoof.stages`) as KFP components; each takes
+params.yaml's whole `antispoof` section as JSON text (`options_json`). The system components
+write the system folder (`system.json`, model, `scores/dev.txt`, `scores/eval.txt`) as a Model
+artifact; the evaluation and registry read them back from lists of such artifacts."""
 from typing import List
 
 from kfp import dsl
@@ -21,18 +17,14 @@ def antispoof_features(frontend: str, manifest: Input[Dataset], options_json: st
     """Features of every utterance of the ASVspoof manifest with `frontend` (lfcc, cqcc, ssl):
     `features` is the folder of data/antispoof/features/<frontend>."""
     import json
-    import os
     from pathlib import Path
 
-    from voxflow import stages
-    from voxflow.tracking import KFP_RUN_ENV, PARENT_RUN_ENV
+    from voxflow.antispoof import stages
+    from voxflow.tracking import enter_kfp_task
 
-    if mlflow_tracking_uri:
-        os.environ["MLFLOW_TRACKING_URI"] = mlflow_tracking_uri
-    os.environ[PARENT_RUN_ENV] = parent_run_id
-    os.environ[KFP_RUN_ENV] = kfp_run_id
-    values = stages.antispoof_features(frontend, Path(manifest.path), Path(features.path),
-                                       Path(metrics.path), json.loads(options_json))
+    enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id)
+    values = stages.features(frontend, Path(manifest.path), Path(features.path),
+                             Path(metrics.path), json.loads(options_json))
     for name, value in values.items():
         metrics.log_metric(name, value)
 
@@ -43,81 +35,52 @@ def antispoof_gmm(frontend: str, features: Input[Artifact], options_json: str,
                   kfp_run_id: str):
     """The <frontend>-GMM baseline: `system` is the folder of models/antispoof/<frontend>-gmm."""
     import json
-    import os
     from pathlib import Path
 
-    from voxflow import stages
-    from voxflow.tracking import KFP_RUN_ENV, PARENT_RUN_ENV
+    from voxflow.antispoof import stages
+    from voxflow.tracking import enter_kfp_task
 
-    if mlflow_tracking_uri:
-        os.environ["MLFLOW_TRACKING_URI"] = mlflow_tracking_uri
-    os.environ[PARENT_RUN_ENV] = parent_run_id
-    os.environ[KFP_RUN_ENV] = kfp_run_id
-    stages.antispoof_gmm(frontend, Path(features.path), Path(system.path),
-                         json.loads(options_json))
+    enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id)
+    stages.train_gmm(frontend, Path(features.path), Path(system.path), json.loads(options_json))
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def antispoof_siamese(name: str, features: Input[Artifact], options_json: str,
-                      system: Output[Model], mlflow_tracking_uri: str, parent_run_id: str,
-                      kfp_run_id: str, pipeline_name: str = ""):
+def antispoof_train(name: str, features: Input[Artifact], options_json: str,
+                    system: Output[Model], mlflow_tracking_uri: str, parent_run_id: str,
+                    kfp_run_id: str, pipeline_name: str = ""):
     """Train system `name` (a key of params.yaml's antispoof.systems) on its front-end's
-    features: `system` is the folder of models/antispoof/<name>.
-
-    Inside a dsl.ParallelFor the parent run id arrives empty and the parent run is found by
-    its tags (`pipeline_name`, `kfp_run_id`), as `end_parent_run` finds it: kfp.local (2.17)
-    replaces every task-output parameter passed into a loop by the loop item."""
+    features: `system` is the folder of models/antispoof/<name>. Inside a dsl.ParallelFor the
+    parent run id arrives empty and is found from `pipeline_name` (see `enter_kfp_task`)."""
     import json
-    import os
     from pathlib import Path
 
-    from voxflow import stages
-    from voxflow.tracking import KFP_RUN_ENV, PARENT_RUN_ENV, experiment_id
+    from voxflow.antispoof import stages
+    from voxflow.tracking import enter_kfp_task
 
-    if mlflow_tracking_uri:
-        os.environ["MLFLOW_TRACKING_URI"] = mlflow_tracking_uri
-    if not parent_run_id and pipeline_name:
-        import mlflow
-
-        parents = mlflow.MlflowClient().search_runs(
-            [experiment_id()], f"tags.`voxflow.pipeline` = '{pipeline_name}' and "
-            f"tags.`kfp.run_id` = '{kfp_run_id}'")
-        if len(parents) != 1:
-            raise RuntimeError(f"{len(parents)} parent runs of {pipeline_name} {kfp_run_id}")
-        parent_run_id = parents[0].info.run_id
-    os.environ[PARENT_RUN_ENV] = parent_run_id
-    os.environ[KFP_RUN_ENV] = kfp_run_id
-    stages.antispoof_train(name, Path(features.path), Path(system.path),
-                           json.loads(options_json))
+    enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id, pipeline_name)
+    stages.train(name, Path(features.path), Path(system.path), json.loads(options_json))
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def antispoof_evaluate(gmm_lfcc: Input[Model], gmm_cqcc: Input[Model],
                        systems_lfcc: Input[List[Model]], systems_cqcc: Input[List[Model]],
                        systems_ssl: Input[List[Model]], corpus_root: Input[Artifact],
-                       options_json: str,
                        report: Output[Artifact], metrics: Output[Metrics],
                        mlflow_tracking_uri: str, parent_run_id: str, kfp_run_id: str):
     """EER, min t-DCF (with the corpus's ASV scores, under `corpus_root`), per-attack EER, DET,
     t-SNE and report.md of the GMM baselines and the trained systems (collected from one
     ParallelFor per front-end): `report` is the folder of reports/antispoof."""
-    import json
     import math
-    import os
     from pathlib import Path
 
-    from voxflow import stages
-    from voxflow.tracking import KFP_RUN_ENV, PARENT_RUN_ENV
+    from voxflow.antispoof import stages
+    from voxflow.tracking import enter_kfp_task
 
-    if mlflow_tracking_uri:
-        os.environ["MLFLOW_TRACKING_URI"] = mlflow_tracking_uri
-    os.environ[PARENT_RUN_ENV] = parent_run_id
-    os.environ[KFP_RUN_ENV] = kfp_run_id
+    enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id)
     folders = [Path(gmm_lfcc.path), Path(gmm_cqcc.path)] + [
         Path(m.path) for m in list(systems_lfcc) + list(systems_cqcc) + list(systems_ssl)]
-    values = stages.antispoof_evaluate(
-        folders, Path(corpus_root.path) / "ASVspoof2019_LA_asv_scores", Path(report.path),
-        Path(report.path) / "evaluation.json", json.loads(options_json))
+    values = stages.evaluate(folders, Path(corpus_root.path) / "ASVspoof2019_LA_asv_scores",
+                             Path(report.path), Path(report.path) / "evaluation.json")
     for name, value in values.items():
         if math.isfinite(value):
             metrics.log_metric(name, value)
@@ -129,39 +92,18 @@ def antispoof_register(evaluation: Input[Artifact], systems_lfcc: Input[List[Mod
                        options_json: str, decision: Output[Artifact], mlflow_tracking_uri: str,
                        parent_run_id: str, kfp_run_id: str) -> bool:
     """Register the best trained system (dev EER) @candidate; `evaluation` is
-    antispoof_evaluate's report folder, `decision` the JSON that antispoof_promote reads (the
-    version among it). Returns whether the gate passed, as the single output `Output` that
-    kfp.local can evaluate in a dsl.If (see components/vocoder.py)."""
+    antispoof_evaluate's report folder, `decision` the JSON that `promote` reads. Returns
+    whether the gate passed, as the single output `Output` that kfp.local can evaluate in a
+    dsl.If (see components/vocoder.py)."""
     import json
-    import os
     from pathlib import Path
 
-    from voxflow import stages
-    from voxflow.tracking import KFP_RUN_ENV, PARENT_RUN_ENV
+    from voxflow.antispoof import stages
+    from voxflow.tracking import enter_kfp_task
 
-    if mlflow_tracking_uri:
-        os.environ["MLFLOW_TRACKING_URI"] = mlflow_tracking_uri
-    os.environ[PARENT_RUN_ENV] = parent_run_id
-    os.environ[KFP_RUN_ENV] = kfp_run_id
+    enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id)
     folders = [Path(m.path) for m in list(systems_lfcc) + list(systems_cqcc) +
                list(systems_ssl)]
-    result = stages.antispoof_register(Path(evaluation.path) / "evaluation.json", folders,
-                                       Path(decision.path), json.loads(options_json))
+    result = stages.register(Path(evaluation.path) / "evaluation.json", folders,
+                             Path(decision.path), json.loads(options_json))
     return result["gate_passed"]
-
-
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
-def antispoof_promote(decision: Input[Artifact], outcome: Output[Artifact],
-                      mlflow_tracking_uri: str, parent_run_id: str, kfp_run_id: str):
-    """Move @champion to the candidate of `decision` when its eval EER is not worse."""
-    import os
-    from pathlib import Path
-
-    from voxflow import stages
-    from voxflow.tracking import KFP_RUN_ENV, PARENT_RUN_ENV
-
-    if mlflow_tracking_uri:
-        os.environ["MLFLOW_TRACKING_URI"] = mlflow_tracking_uri
-    os.environ[PARENT_RUN_ENV] = parent_run_id
-    os.environ[KFP_RUN_ENV] = kfp_run_id
-    stages.antispoof_promote(Path(decision.path), Path(outcome.path))

@@ -1,23 +1,23 @@
-"""The spoofing-detection DAG of dvc.yaml (seed 004) as a Kubeflow pipeline.
+"""The spoofing-detection DAG of dvc.yaml (the Siamese spoofing paper) as a Kubeflow pipeline.
 
-`antispoof_pipeline`: synth@asvspoof -> ingest@asvspoof -> antispoof-features per front-end
+`build(gpus)`: synth@asvspoof -> ingest@asvspoof -> antispoof-features per front-end
 (lfcc, cqcc, ssl) -> the LFCC-GMM and CQCC-GMM baselines and, per front-end, a `dsl.ParallelFor`
 over params.yaml's antispoof.systems of that front-end (Siamese and original networks) ->
 antispoof-evaluate (which also reads the corpus's ASV scores) -> antispoof-register ->
 antispoof-promote, the last only when the registry gate passed (`dsl.If`). Task display names
 are the dvc.yaml stage names with `-` for the `@` of a foreach stage (`antispoof-features-lfcc`);
-the trainings inside the ParallelFor loops are all `antispoof-siamese`, one per item.
+the trainings inside the ParallelFor loops are all `antispoof-train`, one per item. `gpus`:
+GPUs per training task (0 for kfp.local).
 """
 
-import json
-
 from kfp import dsl
+from kfp.dsl.graph_component import GraphComponent
 
 from components.antispoof import (antispoof_evaluate, antispoof_features, antispoof_gmm,
-                                  antispoof_promote, antispoof_register, antispoof_siamese)
-from components.ingest import ingest
-from components.synth import synth
-from pipelines.corpora import PARAMS, parent_run
+                                  antispoof_register, antispoof_train)
+from components.registry import promote
+from pipelines.common import (PARAMS, SYNTH_DEFAULTS, corpus_tasks, ingest_default, parent_run,
+                              section_default, train_on)
 
 FRONTENDS = ("lfcc", "cqcc", "ssl")         # the components' fixed inputs, one per front-end
 GMM_FRONTENDS = ("lfcc", "cqcc")
@@ -36,67 +36,74 @@ for _frontend in FRONTENDS:                 # an empty ParallelFor cannot be col
                          f"pipeline needs at least one per front-end ({', '.join(FRONTENDS)})")
 if set(PARAMS["antispoof"]["frontends"]) != set(FRONTENDS):
     raise ValueError(f"the antispoof pipeline runs the front-ends {', '.join(FRONTENDS)}")
+if tuple(PARAMS["antispoof"]["gmm"]["frontends"]) != GMM_FRONTENDS:
+    raise ValueError(f"the antispoof pipeline runs the GMMs on {', '.join(GMM_FRONTENDS)}")
 
 
-@dsl.pipeline(name="voxflow-antispoof",
-              description="Siamese spoofing detection (seed 004) on ASVspoof 2019 LA.")
-def antispoof_pipeline(
-        synth_size: str = PARAMS["synth"]["size"],
-        synth_seed: int = PARAMS["synth"]["seed"],
-        synth_workers: int = PARAMS["synth"]["workers"],
-        ingest_asvspoof: str = json.dumps(PARAMS["ingest"]["asvspoof"]),
-        antispoof_options: str = json.dumps(PARAMS["antispoof"]),
-        mlflow_tracking_uri: str = ""):
-    """antispoof_options: params.yaml's whole `antispoof` section as JSON text (the systems the
-    ParallelFor loops train are fixed when the pipeline is compiled, from params.yaml, as
-    dvc.yaml lists them); the others as in `corpora_pipeline`."""
-    with parent_run(PIPELINE_RUN, mlflow_tracking_uri) as tracking:
-        synth_task = synth(corpus="asvspoof", size=synth_size, seed=synth_seed,
-                           workers=synth_workers, **tracking)
-        synth_task.set_display_name("synth-asvspoof")
-        ingest_task = ingest(corpus="asvspoof", corpus_root=synth_task.outputs["corpus_root"],
-                             options_json=ingest_asvspoof, **tracking)
-        ingest_task.set_display_name("ingest-asvspoof")
+def build(gpus: int = 1) -> GraphComponent:
+    """The antispoof pipeline with `gpus` GPUs requested by each training task."""
 
-        features, gmm, trained = {}, {}, {}
-        for frontend in FRONTENDS:
-            features[frontend] = antispoof_features(
-                frontend=frontend, manifest=ingest_task.outputs["manifest"],
+    @dsl.pipeline(name="voxflow-antispoof",
+                  description="Siamese spoofing detection on ASVspoof 2019 LA.")
+    def antispoof_pipeline(
+            synth_size: str = SYNTH_DEFAULTS["synth_size"],
+            synth_seed: int = SYNTH_DEFAULTS["synth_seed"],
+            synth_workers: int = SYNTH_DEFAULTS["synth_workers"],
+            ingest_asvspoof: str = ingest_default("asvspoof"),
+            antispoof_options: str = section_default("antispoof"),
+            mlflow_tracking_uri: str = ""):
+        """antispoof_options: params.yaml's whole `antispoof` section as JSON text (the systems the
+        ParallelFor loops train are fixed when the pipeline is compiled, from params.yaml, as
+        dvc.yaml's foreach does); the others as in the corpora pipeline."""
+        with parent_run(PIPELINE_RUN, mlflow_tracking_uri) as tracking:
+            synth_task, ingest_task = corpus_tasks("asvspoof", synth_size, synth_seed,
+                                                   synth_workers, ingest_asvspoof, tracking)
+
+            features, gmm, trained = {}, {}, {}
+            for frontend in FRONTENDS:
+                features[frontend] = antispoof_features(
+                    frontend=frontend, manifest=ingest_task.outputs["manifest"],
+                    options_json=antispoof_options, **tracking)
+                features[frontend].set_display_name(f"antispoof-features-{frontend}")
+            for frontend in GMM_FRONTENDS:
+                gmm[frontend] = antispoof_gmm(frontend=frontend,
+                                              features=features[frontend].outputs["features"],
+                                              options_json=antispoof_options, **tracking)
+                gmm[frontend].set_display_name(f"antispoof-gmm-{frontend}")
+            for frontend in FRONTENDS:
+                with dsl.ParallelFor(systems_of(frontend), name=f"systems-{frontend}") as name:
+                    # the parent run is found by its tags inside a loop (see antispoof_train)
+                    task = train_on(antispoof_train(name=name,
+                                                    features=features[frontend].outputs["features"],
+                                                    options_json=antispoof_options,
+                                                    **{**tracking, "parent_run_id": ""},
+                                                    pipeline_name=PIPELINE_RUN),
+                                    gpus, TRAINING_CPU, TRAINING_MEMORY)
+                    task.set_display_name("antispoof-train")
+                trained[frontend] = task
+
+            def collected(frontend: str) -> dsl.Collected:
+                # one Collected per consumer: compiling rewrites a Collected for the task using it
+                return dsl.Collected(trained[frontend].outputs["system"])
+
+            evaluate = antispoof_evaluate(
+                gmm_lfcc=gmm["lfcc"].outputs["system"], gmm_cqcc=gmm["cqcc"].outputs["system"],
+                systems_lfcc=collected("lfcc"), systems_cqcc=collected("cqcc"),
+                systems_ssl=collected("ssl"), corpus_root=synth_task.outputs["corpus_root"],
+                **tracking)
+            evaluate.set_display_name("antispoof-evaluate")
+            register = antispoof_register(
+                evaluation=evaluate.outputs["report"], systems_lfcc=collected("lfcc"),
+                systems_cqcc=collected("cqcc"), systems_ssl=collected("ssl"),
                 options_json=antispoof_options, **tracking)
-            features[frontend].set_display_name(f"antispoof-features-{frontend}")
-        for frontend in GMM_FRONTENDS:
-            gmm[frontend] = antispoof_gmm(frontend=frontend,
-                                          features=features[frontend].outputs["features"],
-                                          options_json=antispoof_options, **tracking)
-            gmm[frontend].set_display_name(f"antispoof-gmm-{frontend}")
-        for frontend in FRONTENDS:
-            with dsl.ParallelFor(systems_of(frontend), name=f"systems-{frontend}") as name:
-                # the parent run is found by its tags inside a loop (see antispoof_siamese)
-                task = antispoof_siamese(name=name,
-                                         features=features[frontend].outputs["features"],
-                                         options_json=antispoof_options,
-                                         **{**tracking, "parent_run_id": ""},
-                                         pipeline_name=PIPELINE_RUN)
-                task.set_display_name("antispoof-siamese")
-                task.set_cpu_request(TRAINING_CPU).set_memory_request(TRAINING_MEMORY)
-            trained[frontend] = task
+            register.set_display_name("antispoof-register")
+            # the registry gate: @champion moves only to a candidate whose eval EER is not worse
+            with dsl.If(register.outputs["Output"] == True, name="champion-gate"):  # noqa: E712
+                gate = promote(system="antispoof", decision=register.outputs["decision"],
+                               **tracking)
+                gate.set_display_name("antispoof-promote")
 
-        def collected(frontend: str) -> dsl.Collected:
-            # one Collected per consumer: compiling rewrites a Collected for the task using it
-            return dsl.Collected(trained[frontend].outputs["system"])
+    return antispoof_pipeline
 
-        evaluate = antispoof_evaluate(
-            gmm_lfcc=gmm["lfcc"].outputs["system"], gmm_cqcc=gmm["cqcc"].outputs["system"],
-            systems_lfcc=collected("lfcc"), systems_cqcc=collected("cqcc"),
-            systems_ssl=collected("ssl"), corpus_root=synth_task.outputs["corpus_root"],
-            options_json=antispoof_options, **tracking)
-        evaluate.set_display_name("antispoof-evaluate")
-        register = antispoof_register(
-            evaluation=evaluate.outputs["report"], systems_lfcc=collected("lfcc"),
-            systems_cqcc=collected("cqcc"), systems_ssl=collected("ssl"),
-            options_json=antispoof_options, **tracking)
-        register.set_display_name("antispoof-register")
-        # the registry gate: @champion moves only to a candidate whose eval EER is not worse
-        with dsl.If(register.outputs["Output"] == True, name="champion-gate"):  # noqa: E712
-            promote = antispoof_promote(decision=register.outputs["decision"], **tracking)
-            promote.set_display_name("antispoof-promote")
+
+PIPELINES = {"antispoof": build}

@@ -1,61 +1,39 @@
 """The corpora DAG of dvc.yaml as a Kubeflow pipeline, and its variant for a real corpus.
 
-`corpora_pipeline`: per corpus, synth -> ingest, as `synth@<corpus>` -> `ingest@<corpus>` in
-dvc.yaml (task display names `synth-<corpus>`, `ingest-<corpus>`), then the LibriTTS manifest ->
-`vocoder-features`, with params.yaml's values as the parameters' defaults;
-`build_corpora_pipeline` makes it for fewer corpora.
-`import_corpus_pipeline`: a release already in storage, brought in by `dsl.importer`, -> ingest.
+`build(gpus, corpora)`: per corpus, synth -> ingest, as `synth@<corpus>` -> `ingest@<corpus>`
+in dvc.yaml, with params.yaml's values as the parameters' defaults (`corpora` restricts it to
+fewer corpora, for a quicker local run; it has no training, so `gpus` is unused).
+`build_import(gpus)`: a release already in storage, brought in by `dsl.importer`, -> ingest.
 In both, every stage's MLflow run nests under one parent run per pipeline run.
 """
 
-import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 
 from kfp import dsl
 from kfp.dsl.graph_component import GraphComponent
 
-from components.ingest import ingest
-from components.synth import synth
-from components.tracking import end_parent_run, start_parent_run
-from components.vocoder import vocoder_features
-from voxflow.stages import load_params
+from components.corpora import ingest
+from pipelines.common import SYNTH_DEFAULTS, corpus_tasks, ingest_default, parent_run
 from voxflow.synth.corpora import CORPORA
 
-PARAMS = load_params(Path(__file__).parents[1] / "params.yaml")
 
-
-@contextmanager
-def parent_run(pipeline_name: str, mlflow_tracking_uri: str) -> Iterator[dict]:
-    """Tasks created in the block are tracked under one parent MLflow run, which an exit handler
-    ends FINISHED or FAILED; yields the tracking arguments that every stage component takes."""
-    run = {"pipeline_name": pipeline_name, "mlflow_tracking_uri": mlflow_tracking_uri,
-           "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
-    with dsl.ExitHandler(end_parent_run(**run), name="stages"):
-        start = start_parent_run(**run)
-        yield {"mlflow_tracking_uri": mlflow_tracking_uri, "parent_run_id": start.output,
-               "kfp_run_id": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
-
-
-def build_corpora_pipeline(corpora: Sequence[str] = CORPORA) -> GraphComponent:
-    """The corpora pipeline, restricted to `corpora` for a quicker local run."""
+def build(gpus: int = 0, corpora: Sequence[str] = CORPORA) -> GraphComponent:
+    """The corpora pipeline of `corpora`."""
 
     @dsl.pipeline(name="voxflow-corpora",
                   description="Synthesize miniature corpora and ingest each into a manifest.")
     def corpora_pipeline(
-            synth_size: str = PARAMS["synth"]["size"],
-            synth_seed: int = PARAMS["synth"]["seed"],
-            synth_workers: int = PARAMS["synth"]["workers"],
-            ingest_libritts: str = json.dumps(PARAMS["ingest"]["libritts"]),
-            ingest_grid: str = json.dumps(PARAMS["ingest"]["grid"]),
-            ingest_asvspoof: str = json.dumps(PARAMS["ingest"]["asvspoof"]),
-            ingest_iemocap: str = json.dumps(PARAMS["ingest"]["iemocap"]),
-            ingest_mlms: str = json.dumps(PARAMS["ingest"]["mlms"]),
-            ingest_noise: str = json.dumps(PARAMS["ingest"]["noise"]),
-            vocoder_features_options: str = json.dumps(PARAMS["vocoder"]["features"]),
+            synth_size: str = SYNTH_DEFAULTS["synth_size"],
+            synth_seed: int = SYNTH_DEFAULTS["synth_seed"],
+            synth_workers: int = SYNTH_DEFAULTS["synth_workers"],
+            ingest_libritts: str = ingest_default("libritts"),
+            ingest_grid: str = ingest_default("grid"),
+            ingest_asvspoof: str = ingest_default("asvspoof"),
+            ingest_iemocap: str = ingest_default("iemocap"),
+            ingest_mlms: str = ingest_default("mlms"),
+            ingest_noise: str = ingest_default("noise"),
             mlflow_tracking_uri: str = ""):
-        """ingest_<corpus>: that corpus's params.yaml `ingest` section as JSON text;
+        """ingest_<corpus>: that corpus's params.yaml `ingest` options as JSON text;
         mlflow_tracking_uri: the tracking server; empty: the tasks' MLFLOW_TRACKING_URI, else
         voxflow's default store in their working directory."""
         ingest_options = {"libritts": ingest_libritts, "grid": ingest_grid,
@@ -63,33 +41,30 @@ def build_corpora_pipeline(corpora: Sequence[str] = CORPORA) -> GraphComponent:
                           "mlms": ingest_mlms, "noise": ingest_noise}
         with parent_run("kfp-corpora", mlflow_tracking_uri) as tracking:
             for corpus in corpora:
-                synth_task = synth(corpus=corpus, size=synth_size, seed=synth_seed,
-                                   workers=synth_workers, **tracking)
-                synth_task.set_display_name(f"synth-{corpus}")
-                ingest_task = ingest(corpus=corpus, corpus_root=synth_task.outputs["corpus_root"],
-                                     options_json=ingest_options[corpus], **tracking)
-                ingest_task.set_display_name(f"ingest-{corpus}")
-                if corpus == "libritts":
-                    features_task = vocoder_features(
-                        manifest=ingest_task.outputs["manifest"],
-                        options_json=vocoder_features_options, **tracking)
-                    features_task.set_display_name("vocoder-features")
+                corpus_tasks(corpus, synth_size, synth_seed, synth_workers,
+                             ingest_options[corpus], tracking)
 
     return corpora_pipeline
 
 
-corpora_pipeline = build_corpora_pipeline()
+def build_import(gpus: int = 0) -> GraphComponent:
+    """The import variant (no training: `gpus` is unused)."""
+
+    @dsl.pipeline(name="voxflow-import-corpus",
+                  description="Ingest a corpus release already in storage into a manifest.")
+    def import_corpus_pipeline(corpus: str, corpus_uri: str, ingest_options: str = "{}",
+                               mlflow_tracking_uri: str = ""):
+        """corpus: libritts, grid, asvspoof, iemocap, mlms or noise; corpus_uri: the release
+        folder as unpacked (e.g. s3://bucket/LibriTTS); ingest_options: its params.yaml
+        `ingest` options as JSON text."""
+        with parent_run("kfp-import-corpus", mlflow_tracking_uri) as tracking:
+            release = dsl.importer(artifact_uri=corpus_uri, artifact_class=dsl.Artifact,
+                                   reimport=False)
+            release.set_display_name("import-corpus")
+            ingest(corpus=corpus, corpus_root=release.output, options_json=ingest_options,
+                   **tracking)
+
+    return import_corpus_pipeline
 
 
-@dsl.pipeline(name="voxflow-import-corpus",
-              description="Ingest a corpus release already in storage into a manifest.")
-def import_corpus_pipeline(corpus: str, corpus_uri: str, ingest_options: str = "{}",
-                           mlflow_tracking_uri: str = ""):
-    """corpus: libritts, grid, asvspoof, iemocap, mlms or noise; corpus_uri: the release folder
-    as unpacked (e.g. s3://bucket/LibriTTS); ingest_options: its params.yaml `ingest` section
-    as JSON text."""
-    with parent_run("kfp-import-corpus", mlflow_tracking_uri) as tracking:
-        release = dsl.importer(artifact_uri=corpus_uri, artifact_class=dsl.Artifact,
-                               reimport=False)
-        release.set_display_name("import-corpus")
-        ingest(corpus=corpus, corpus_root=release.output, options_json=ingest_options, **tracking)
+PIPELINES = {"corpora": build, "import-corpus": build_import}

@@ -1,4 +1,5 @@
-"""Shared fixtures: the tiny corpora are built once per test session, each on first use."""
+"""Shared fixtures: the tiny corpora, built once per test session, each on first use, and a fresh
+MLflow store (per test, or per module for a module-scoped scenario)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,11 +24,25 @@ def tiny_corpus(tmp_path_factory):
     return get
 
 
-@pytest.fixture
-def tracking(tmp_path, monkeypatch):
-    """A fresh MLflow SQLite store for one test; returns its URI."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("VOXFLOW_PARENT_RUN_ID", raising=False)
+def _use_store(folder: Path, patch: pytest.MonkeyPatch) -> str:
+    """MLflow in a SQLite store under `folder`, for this process and its subprocesses (no parent
+    run, no progress bars); returns its URI."""
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    patch.setenv("MLFLOW_TRACKING_URI", uri)
+    patch.delenv("VOXFLOW_PARENT_RUN_ID", raising=False)
+    patch.setenv("VOXFLOW_PROGRESS", "0")
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+@pytest.fixture
+def tracking(tmp_path, monkeypatch):
+    """A fresh MLflow store for one test; returns its URI."""
+    return _use_store(tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def module_tracking(tmp_path_factory):
+    """A fresh MLflow store shared by the tests of one module; returns its URI."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield _use_store(tmp_path_factory.mktemp("mlflow"), patch)

@@ -1,4 +1,5 @@
-"""The `voxflow` command line: one subcommand per pipeline stage, thin over the library."""
+"""The `voxflow` command line, thin over the library: `synth`, `ingest` and `eval` on files, `stage`
+for every system's stages (`voxflow.systems`), `repro` (the DVC DAG) and `pipeline` (KFP)."""
 from __future__ import annotations
 
 import argparse
@@ -37,20 +38,6 @@ def _ingest(args: argparse.Namespace) -> None:
     if args.split_seed is not None:
         options["seed"] = args.split_seed
     ingest(args.corpus, args.root, args.out, **options)
-
-
-def _stage_synth(args: argparse.Namespace) -> None:
-    from voxflow import stages
-
-    params = stages.load_params(args.params)["synth"]
-    stages.synth(args.corpus, args.out, params["size"], params["seed"], params.get("workers"))
-
-
-def _stage_ingest(args: argparse.Namespace) -> None:
-    from voxflow import stages
-
-    options = stages.load_params(args.params)["ingest"].get(args.corpus) or {}
-    stages.ingest(args.corpus, args.root, args.out, args.metrics, options)
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -144,152 +131,28 @@ def _add_eval_parser(sub) -> None:
     export.set_defaults(func=_mushra_export)
 
 
-def _stage_vocoder_features(args: argparse.Namespace) -> None:
+def _promote(args: argparse.Namespace) -> None:
     from voxflow import stages
 
-    options = stages.load_params(args.params)["vocoder"]["features"]
-    stages.vocoder_features(args.manifest, args.out, args.metrics, options)
+    stages.promote(args.system, args.candidate, args.out)
 
 
-def _vocoder_params(args: argparse.Namespace) -> dict:
-    from voxflow import stages
+def _add_stages(sub) -> None:
+    """`voxflow stage ...`: every system's stages (`voxflow.systems`) and the shared promote."""
+    from voxflow.systems import SYSTEMS, cli_module
 
-    return stages.load_params(args.params)["vocoder"]
-
-
-def _stage_vocoder_teacher(args: argparse.Namespace) -> None:
-    from voxflow import stages
-
-    stages.train_vocoder_teacher(args.system, args.features, args.out, _vocoder_params(args))
-
-
-def _stage_vocoder_student(args: argparse.Namespace) -> None:
-    from voxflow import stages
-
-    stages.distill_vocoder_student(args.system, args.features, args.teacher, args.out,
-                                   _vocoder_params(args))
-
-
-def _stage_vocoder_evaluate(args: argparse.Namespace) -> None:
-    from voxflow import stages
-
-    stages.evaluate_vocoder(args.features, args.teacher, args.student, args.sdpw, args.out,
-                            args.metrics, args.plots, _vocoder_params(args))
-
-
-def _stage_vocoder_register(args: argparse.Namespace) -> None:
-    from voxflow import stages
-
-    stages.register_vocoder(args.student, args.evaluation, args.out, _vocoder_params(args))
-
-
-def _stage_vocoder_promote(args: argparse.Namespace) -> None:
-    from voxflow import stages
-
-    stages.promote_vocoder(args.candidate, args.out)
-
-
-def _add_vocoder_stages(stage) -> list[argparse.ArgumentParser]:
-    """`voxflow stage vocoder-{teacher,student,evaluate,register,promote}`."""
-    teacher = stage.add_parser("vocoder-teacher", help="train a vocoder system's WaveNet teacher")
-    teacher.add_argument("system", help="a key of params.yaml's vocoder.systems (upw, sdpw)")
-    teacher.add_argument("features", type=Path, help="the vocoder-features folder")
-    teacher.add_argument("--out", type=Path, required=True)
-    teacher.set_defaults(func=_stage_vocoder_teacher)
-    student = stage.add_parser("vocoder-student", help="distill a vocoder system's Parallel "
-                               "WaveNet student from its teacher")
-    student.add_argument("system", help="a key of params.yaml's vocoder.systems (upw, sdpw)")
-    student.add_argument("features", type=Path, help="the vocoder-features folder")
-    student.add_argument("teacher", type=Path, help="the system's teacher.pt")
-    student.add_argument("--out", type=Path, required=True)
-    student.set_defaults(func=_stage_vocoder_student)
-    evaluate = stage.add_parser("vocoder-evaluate", help="analysis-synthesis of the test "
-                                "speakers by every vocoder, scored, with a MUSHRA package")
-    evaluate.add_argument("features", type=Path, help="the vocoder-features folder")
-    evaluate.add_argument("--teacher", type=Path, required=True, help="the UPW teacher.pt")
-    evaluate.add_argument("--student", type=Path, required=True, help="the UPW student.pt")
-    evaluate.add_argument("--sdpw", type=Path, help="the SDPW student.pt")
-    evaluate.add_argument("--out", type=Path, required=True)
-    evaluate.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
-    evaluate.add_argument("--plots", type=Path, required=True, help="DVC plots CSV")
-    evaluate.set_defaults(func=_stage_vocoder_evaluate)
-    register = stage.add_parser("vocoder-register", help="register the UPW student @candidate "
-                                "and check the champion gate")
-    register.add_argument("student", type=Path, help="the UPW student.pt")
-    register.add_argument("evaluation", type=Path, help="vocoder-evaluate's metrics JSON")
-    register.add_argument("--out", type=Path, required=True, help="the decision (JSON)")
-    register.set_defaults(func=_stage_vocoder_register)
-    promote = stage.add_parser("vocoder-promote", help="move @champion to the candidate when "
-                               "its gate metric is not worse")
-    promote.add_argument("candidate", type=Path, help="vocoder-register's decision JSON")
+    stage = sub.add_parser("stage", help="run one pipeline stage with its params.yaml section "
+                           "(as dvc.yaml does), tracked in MLflow").add_subparsers(
+        dest="stage", required=True)
+    parsers = [parser for system in SYSTEMS for parser in cli_module(system).add_stages(stage)]
+    for parser in parsers:
+        parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    promote = stage.add_parser("promote", help="move a system's @champion to its registered "
+                               "candidate when the gate metric is not worse")
+    promote.add_argument("system", help="the system (names the MLflow run <system>-promote)")
+    promote.add_argument("candidate", type=Path, help="the register stage's decision JSON")
     promote.add_argument("--out", type=Path, required=True, help="the outcome (JSON)")
-    promote.set_defaults(func=_stage_vocoder_promote)
-    return [teacher, student, evaluate, register, promote]
-
-
-def _antispoof_params(args: argparse.Namespace) -> dict:
-    from voxflow import stages
-
-    return stages.load_params(args.params)["antispoof"]
-
-
-def _stage_antispoof(args: argparse.Namespace) -> None:
-    from voxflow import stages
-
-    options = _antispoof_params(args)
-    if args.stage == "antispoof-features":
-        stages.antispoof_features(args.frontend, args.manifest, args.out, args.metrics, options)
-    elif args.stage == "antispoof-gmm":
-        stages.antispoof_gmm(args.frontend, args.features, args.out, options)
-    elif args.stage == "antispoof-siamese":
-        stages.antispoof_train(args.system, args.features, args.out, options)
-    elif args.stage == "antispoof-evaluate":
-        stages.antispoof_evaluate(args.systems, args.asv_scores, args.out, args.metrics, options)
-    elif args.stage == "antispoof-register":
-        stages.antispoof_register(args.evaluation, args.systems, args.out, options)
-    else:
-        stages.antispoof_promote(args.candidate, args.out)
-
-
-def _add_antispoof_stages(stage) -> list[argparse.ArgumentParser]:
-    """`voxflow stage antispoof-{features,gmm,siamese,evaluate,register,promote}` (seed 004)."""
-    features = stage.add_parser("antispoof-features", help="countermeasure features of an "
-                                "ASVspoof manifest, one .npy per utterance")
-    features.add_argument("frontend", help="a key of params.yaml's antispoof.frontends")
-    features.add_argument("manifest", type=Path)
-    features.add_argument("--out", type=Path, required=True)
-    features.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
-    gmm = stage.add_parser("antispoof-gmm", help="train the <frontend>-GMM baseline, score dev "
-                           "and eval")
-    gmm.add_argument("frontend", help="lfcc or cqcc")
-    gmm.add_argument("features", type=Path, help="the antispoof-features folder")
-    gmm.add_argument("--out", type=Path, required=True)
-    siamese = stage.add_parser("antispoof-siamese", help="train a Siamese (or original) "
-                               "countermeasure of params.yaml's antispoof.systems, score dev "
-                               "and eval")
-    siamese.add_argument("system", help="a key of params.yaml's antispoof.systems")
-    siamese.add_argument("features", type=Path, help="its front-end's antispoof-features folder")
-    siamese.add_argument("--out", type=Path, required=True)
-    evaluate = stage.add_parser("antispoof-evaluate", help="EER, min t-DCF, per-attack EER, "
-                                "DET, t-SNE and report.md of the systems")
-    evaluate.add_argument("systems", type=Path, nargs="+", help="system folders")
-    evaluate.add_argument("--asv-scores", type=Path, required=True,
-                          help="the corpus's ASVspoof2019_LA_asv_scores folder")
-    evaluate.add_argument("--out", type=Path, required=True)
-    evaluate.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
-    register = stage.add_parser("antispoof-register", help="register the best system (dev EER) "
-                                "@candidate and check the champion gate")
-    register.add_argument("evaluation", type=Path, help="antispoof-evaluate's metrics JSON")
-    register.add_argument("systems", type=Path, nargs="+", help="the neural system folders")
-    register.add_argument("--out", type=Path, required=True, help="the decision (JSON)")
-    promote = stage.add_parser("antispoof-promote", help="move @champion to the candidate when "
-                               "its eval EER is not worse")
-    promote.add_argument("candidate", type=Path, help="antispoof-register's decision JSON")
-    promote.add_argument("--out", type=Path, required=True, help="the outcome (JSON)")
-    parsers = [features, gmm, siamese, evaluate, register, promote]
-    for p in parsers:
-        p.set_defaults(func=_stage_antispoof)
-    return parsers
+    promote.set_defaults(func=_promote)
 
 
 def _repro(args: argparse.Namespace) -> None:
@@ -356,46 +219,25 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--split-seed", type=int, help="grid, mlms: seed of the speaker split")
     ingest.set_defaults(func=_ingest)
 
-    stage = sub.add_parser("stage", help="run one pipeline stage with its params.yaml section "
-                           "(as dvc.yaml does), tracked in MLflow").add_subparsers(
-        dest="stage", required=True)
-    stage_synth = stage.add_parser("synth", help="synthesize one corpus")
-    stage_synth.add_argument("corpus", choices=CORPORA)
-    stage_synth.add_argument("--out", type=Path, required=True)
-    stage_synth.set_defaults(func=_stage_synth)
-    stage_ingest = stage.add_parser("ingest", help="ingest one corpus into a manifest")
-    stage_ingest.add_argument("corpus", choices=INGESTERS)
-    stage_ingest.add_argument("root", type=Path)
-    stage_ingest.add_argument("--out", type=Path, required=True)
-    stage_ingest.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
-    stage_ingest.set_defaults(func=_stage_ingest)
-    stage_features = stage.add_parser("vocoder-features", help="log-mel features of a LibriTTS "
-                                      "manifest for the vocoder")
-    stage_features.add_argument("manifest", type=Path)
-    stage_features.add_argument("--out", type=Path, required=True)
-    stage_features.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
-    stage_features.set_defaults(func=_stage_vocoder_features)
-    for p in (stage_synth, stage_ingest, stage_features, *_add_vocoder_stages(stage),
-              *_add_antispoof_stages(stage)):
-        p.add_argument("--params", type=Path, default=Path("params.yaml"))
-
+    _add_stages(sub)
     _add_eval_parser(sub)
 
     repro = sub.add_parser("repro", help="dvc repro under one parent MLflow run")
     repro.add_argument("targets", nargs="*")
     repro.set_defaults(func=_repro)
 
-    from voxflow.kfp_runner import LOCAL_PIPELINE_NAMES, PIPELINE_NAMES
-
+    # pipeline names are checked when the pipeline is loaded: listing them here would import
+    # kfp and every pipeline on each `voxflow` call
+    pipeline_help = "a pipeline of pipelines/ (corpora, import-corpus, vocoder, antispoof, ...)"
     pipeline = sub.add_parser("pipeline", help="the Kubeflow pipelines of pipelines/ (see "
                               "pipelines/README.md)").add_subparsers(dest="action", required=True)
     compile_ = pipeline.add_parser("compile", help="write a pipeline's IR YAML")
-    compile_.add_argument("--pipeline", choices=PIPELINE_NAMES, default="corpora")
+    compile_.add_argument("--pipeline", default="corpora", help=pipeline_help)
     compile_.add_argument("--out", type=Path, help="default: build/voxflow-<pipeline>.yaml")
     compile_.set_defaults(func=_pipeline_compile)
     run_local = pipeline.add_parser("run-local", help="run a pipeline on the embedded default "
                                     "with kfp.local, in this environment")
-    run_local.add_argument("--pipeline", choices=LOCAL_PIPELINE_NAMES, default="corpora")
+    run_local.add_argument("--pipeline", default="corpora", help=pipeline_help)
     run_local.add_argument("--workdir", type=Path, default=Path("data/kfp-local"),
                            help="folder that receives the tasks' outputs")
     run_local.add_argument("--corpus", action="append", choices=CORPORA,
@@ -405,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_local.set_defaults(func=_pipeline_run_local)
     submit = pipeline.add_parser("submit", help="start a run on a Kubeflow Pipelines server")
     submit.add_argument("--host", required=True, help="the KFP API server's URL")
-    submit.add_argument("--pipeline", choices=PIPELINE_NAMES, default="corpora")
+    submit.add_argument("--pipeline", default="corpora", help=pipeline_help)
     submit.add_argument("--experiment", help="KFP experiment (default: the server's)")
     submit.add_argument("--run-name")
     submit.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",

@@ -10,37 +10,47 @@ import importlib
 import logging
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from voxflow.synth.corpora import CORPORA
+from voxflow.systems import SYSTEMS
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]   # the checkout of an editable install (`make setup`)
-# name -> (module of pipelines/, the pipeline in it)
-PIPELINES = {"corpora": ("corpora", "corpora_pipeline"),
-             "import-corpus": ("corpora", "import_corpus_pipeline"),
-             "vocoder": ("vocoder", "vocoder_pipeline"),
-             "antispoof": ("antispoof", "antispoof_pipeline")}
-PIPELINE_NAMES = tuple(PIPELINES)
-LOCAL_PIPELINE_NAMES = ("corpora", "vocoder", "antispoof")   # those that run on their defaults
 
 
-def pipelines_module(module: str = "corpora"):
-    """`pipelines.<module>` (corpora, vocoder), imported from the checkout."""
-    if not (REPO / "pipelines" / f"{module}.py").is_file():
-        raise FileNotFoundError(f"{REPO / 'pipelines'}: not found (the pipelines need voxflow "
-                                "installed from a checkout, with `pip install -e .`)")
+def pipelines_module(system: str):
+    """`pipelines.<system>`, imported from the checkout."""
+    if not (REPO / "pipelines" / f"{system}.py").is_file():
+        raise FileNotFoundError(f"{REPO / 'pipelines' / system}.py: not found (the pipelines "
+                                "need voxflow installed from a checkout, with `pip install -e .`)")
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    return importlib.import_module(f"pipelines.{module}")
+    return importlib.import_module(f"pipelines.{system}")
 
 
-def load_pipeline(name: str):
-    """The pipeline `name`, one of PIPELINE_NAMES."""
-    module, pipeline = PIPELINES[name]
-    return getattr(pipelines_module(module), pipeline)
+def pipelines() -> dict[str, Callable]:
+    """The registry of pipelines: every system's `PIPELINES` (name -> `build(gpus)`), in the
+    order of `voxflow.systems.SYSTEMS`; a system's own DAG is the pipeline named after it."""
+    registry = {}
+    for system in SYSTEMS:
+        registry.update(pipelines_module(system).PIPELINES)
+    return registry
+
+
+def pipeline_names() -> tuple[str, ...]:
+    return tuple(pipelines())
+
+
+def load_pipeline(name: str, gpus: int = 1, **options):
+    """The pipeline `name` (one of `pipeline_names()`), built with `gpus` GPUs per training
+    task and the builder's `options` (the corpora pipeline: `corpora`)."""
+    registry = pipelines()
+    if name not in registry:
+        raise ValueError(f"unknown pipeline {name!r}: expected one of {', '.join(registry)}")
+    return registry[name](gpus, **options)
 
 
 def compile_pipeline(name: str, out: Path) -> Path:
@@ -54,23 +64,16 @@ def compile_pipeline(name: str, out: Path) -> Path:
 
 def run_local(workdir: Path, name: str = "corpora", corpora: Sequence[str] = CORPORA,
               arguments: dict | None = None) -> None:
-    """Run the pipeline `name` (one of LOCAL_PIPELINE_NAMES) with its defaults, the embedded
-    default, overridden by `arguments`, with kfp.local, each task a subprocess of this Python
-    environment, where voxflow is installed. The corpora pipeline is restricted to `corpora`;
-    the vocoder pipeline is built without GPU requests, which kfp.local cannot honour (the
-    training uses a GPU if the machine has one). Outputs go to
-    `workdir/voxflow-<name>-<timestamp>/<task>/`; the MLflow runs to the tasks'
-    MLFLOW_TRACKING_URI, else voxflow's default store in the working directory."""
+    """Run the pipeline `name` with its defaults, the embedded default, overridden by
+    `arguments`, with kfp.local, each task a subprocess of this Python environment, where
+    voxflow is installed. It is built without GPU requests, which kfp.local cannot honour (the
+    training uses a GPU if the machine has one); the corpora pipeline is restricted to
+    `corpora`. Outputs go to `workdir/voxflow-<name>-<timestamp>/<task>/`; the MLflow runs to
+    the tasks' MLFLOW_TRACKING_URI, else voxflow's default store in the working directory."""
     from kfp import local
 
-    if name not in LOCAL_PIPELINE_NAMES:
-        raise ValueError(f"{name}: kfp.local runs {', '.join(LOCAL_PIPELINE_NAMES)} only")
-    if name == "antispoof":
-        pipeline = load_pipeline("antispoof")
-    else:
-        pipeline = (pipelines_module("corpora").build_corpora_pipeline(corpora)
-                    if name == "corpora" else
-                    pipelines_module("vocoder").build_vocoder_pipeline(gpus=0))
+    options = {"corpora": tuple(corpora)} if name == "corpora" else {}
+    pipeline = load_pipeline(name, gpus=0, **options)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(workdir))
     with warnings.catch_warnings():
         # not a python:* image, yet the tasks run in this very environment; display names and

@@ -4,6 +4,9 @@ The default store is a SQLite database and an artifact folder under `mlflow/` in
 directory (the repository root under `dvc repro`); MLFLOW_TRACKING_URI overrides it, e.g. with a
 tracking server's URL. Runs of one pipeline execution nest under a parent run whose id arrives in
 VOXFLOW_PARENT_RUN_ID (set by `voxflow repro` and by the Kubeflow pipeline).
+
+Under torchrun only rank 0 opens a stage's run: the other ranks train without one, so one
+execution is one run whatever the number of processes.
 """
 from __future__ import annotations
 
@@ -73,9 +76,18 @@ def data_version(inputs: Sequence[Path], lock: Path = Path("dvc.lock")) -> dict[
 
 
 @contextmanager
-def stage_run(stage: str, params: dict, inputs: Sequence[Path] = ()) -> Iterator:
-    """An MLflow run for one stage execution, nested under VOXFLOW_PARENT_RUN_ID if set."""
+def stage_run(stage: str, params, inputs: Sequence[Path] = ()) -> Iterator:
+    """An MLflow run for one stage execution, nested under VOXFLOW_PARENT_RUN_ID if set;
+    `params` (a mapping or a parsed params dataclass) are logged flattened. On a torchrun rank
+    other than 0 there is no run (yields None)."""
+    from voxflow.training.distributed import distributed_env
+
+    if not distributed_env().is_main:
+        yield None
+        return
     import mlflow
+
+    from voxflow.stage_io import as_params
 
     experiment = experiment_id(EXPERIMENT)
     tags = {"voxflow.stage": stage, "voxflow.data_version": json.dumps(data_version(inputs))}
@@ -87,7 +99,7 @@ def stage_run(stage: str, params: dict, inputs: Sequence[Path] = ()) -> Iterator
     with mlflow.start_run(experiment_id=experiment, run_name=stage, tags=tags,
                           parent_run_id=os.environ.get(PARENT_RUN_ENV),
                           nested=mlflow.active_run() is not None) as run:
-        mlflow.log_params(_flatten(params))
+        mlflow.log_params(_flatten(as_params(params)))
         yield run
 
 
@@ -110,6 +122,33 @@ def pipeline_run(name: str) -> Iterator[str]:
                 os.environ.pop(PARENT_RUN_ENV, None)
             else:
                 os.environ[PARENT_RUN_ENV] = previous
+
+
+def find_parent_run(pipeline_name: str, kfp_run_id: str) -> str:
+    """The id of the parent run of a KFP pipeline run, found by its tags (pipeline name, KFP
+    run id)."""
+    import mlflow
+
+    parents = mlflow.MlflowClient(tracking_uri()).search_runs(
+        [experiment_id(EXPERIMENT)], f"tags.`voxflow.pipeline` = '{pipeline_name}' and "
+        f"tags.`kfp.run_id` = '{kfp_run_id}'")
+    if len(parents) != 1:
+        raise RuntimeError(f"{len(parents)} parent runs of {pipeline_name} {kfp_run_id}")
+    return parents[0].info.run_id
+
+
+def enter_kfp_task(mlflow_tracking_uri: str, parent_run_id: str, kfp_run_id: str,
+                   pipeline_name: str = "") -> None:
+    """The prologue of every stage component: its tracking arguments into this process's
+    environment, so that `stage_run` nests under the pipeline's parent run. An empty
+    `parent_run_id` with a `pipeline_name` is looked up by tags: inside a dsl.ParallelFor,
+    kfp.local (2.17) replaces every task-output parameter by the loop item."""
+    if mlflow_tracking_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = mlflow_tracking_uri
+    if not parent_run_id and pipeline_name:
+        parent_run_id = find_parent_run(pipeline_name, kfp_run_id)
+    os.environ[PARENT_RUN_ENV] = parent_run_id
+    os.environ[KFP_RUN_ENV] = kfp_run_id
 
 
 def _flatten(params: dict, prefix: str = "") -> dict[str, str]:

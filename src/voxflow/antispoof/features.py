@@ -1,28 +1,27 @@
 """Per-utterance countermeasure features of an ASVspoof manifest (seed 004's front-ends), cached
-on disk: `out_dir/<split>/<utt_id>.npy` (frames, dims) float32, `index.parquet` (utt_id, split,
-key, attack, speaker, frames, dims, path relative to out_dir), `rejects.csv` (utt_id, path,
-reason) and `frontend.json` (the front-end, its options and a description in words; for the SSL
-front-end it says whether the weights are pretrained or a RANDOM INITIALISATION).
+on disk (`voxflow.features.cache`): `out_dir/<split>/<utt_id>.npy` (frames, dims) float32,
+`index.parquet` (INDEX_COLUMNS: utt_id, split, key, attack, speaker, frames, dims, path relative
+to out_dir), `rejects.csv` (utt_id, path, reason) and `frontend.json` (the front-end, its options
+and a description in words; for the SSL front-end it says whether the weights are pretrained or
+a RANDOM INITIALISATION).
 
 A file that cannot be read, has another sample rate than 16 kHz, is empty, or gives non-finite
-features is reported in rejects.csv and skipped. Utterances run in parallel processes
-(`voxflow.parallel.run_parallel`, with a progress bar). When `frontend.json` already holds the
-same front-end and options, an utterance whose .npy is there and readable is not computed again.
+features is reported in rejects.csv and skipped. Utterances run in parallel processes, with a
+progress bar. When `frontend.json` already holds the same front-end and options, an utterance
+the cache already holds is not computed again.
 """
 from __future__ import annotations
 
 import json
-import logging
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from voxflow.features.cache import (Computed, Rejected, Utterance, cache_features, read_index,
+                                    read_mono)
 from voxflow.ingest.manifest import read_manifest
-from voxflow.parallel import run_parallel
-
-log = logging.getLogger(__name__)
 
 FRONTENDS = ("lfcc", "cqcc", "ssl")
 SAMPLE_RATE = 16000
@@ -77,36 +76,15 @@ def describe(frontend: str, options: dict) -> str:
     return _extractor(frontend, json.dumps(options, sort_keys=True))[1]
 
 
-def _one(job: tuple) -> tuple[str, int, int, str | None]:
-    """(utt_id, audio path, npy path, front-end, options JSON, reuse) -> (utt_id, frames, dims,
-    reject reason or None)."""
-    import soundfile as sf
-
-    utt_id, audio_path, npy_path, frontend, options_json, reuse = job
-    npy = Path(npy_path)
-    if reuse and npy.is_file():
-        try:
-            cached = np.load(npy, mmap_mode="r")
-            if cached.ndim == 2 and cached.shape[0] > 0:
-                return utt_id, int(cached.shape[0]), int(cached.shape[1]), None
-        except (OSError, ValueError):
-            pass                                     # unreadable cache entry: computed again
-    try:
-        audio, rate = sf.read(audio_path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        return utt_id, 0, 0, f"cannot read audio ({err})"
-    if rate != SAMPLE_RATE:
-        return utt_id, 0, 0, f"sample rate {rate} Hz, expected {SAMPLE_RATE}"
-    if audio.shape[0] == 0:
-        return utt_id, 0, 0, "no samples"
-    features = _extractor(frontend, options_json)[0](audio.mean(axis=1))
+def _frontend_features(utterance: Utterance, frontend: str, options_json: str) -> Computed:
+    audio = read_mono(utterance.audio_path, SAMPLE_RATE)
+    if len(audio) == 0:
+        raise Rejected("no samples")
+    features = _extractor(frontend, options_json)[0](audio)
     if features.ndim != 2 or features.shape[0] == 0 or not np.isfinite(features).all():
-        return utt_id, 0, 0, f"no finite features (shape {features.shape})"
-    npy.parent.mkdir(parents=True, exist_ok=True)
-    tmp = npy.with_name(f".{npy.name}.tmp.npy")
-    np.save(tmp, features.astype(np.float32))
-    tmp.replace(npy)
-    return utt_id, int(features.shape[0]), int(features.shape[1]), None
+        raise Rejected(f"no finite features (shape {features.shape})")
+    return ({"path": features.astype(np.float32)},
+            {"frames": int(features.shape[0]), "dims": int(features.shape[1])})
 
 
 def extract_features(manifest: Path, frontend: str, out_dir: Path, options: dict,
@@ -126,7 +104,6 @@ def extract_features(manifest: Path, frontend: str, out_dir: Path, options: dict
     if utterances["key"].isna().any() or not set(utterances["key"]) <= {"bonafide", "spoof"}:
         raise ValueError(f"{manifest}: every utterance needs a key bonafide or spoof")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     options = {k: v for k, v in (options or {}).items()}
     description = describe(frontend, options)
     settings = {"frontend": frontend, "options": options}
@@ -134,38 +111,19 @@ def extract_features(manifest: Path, frontend: str, out_dir: Path, options: dict
     reuse = meta_path.is_file() and {k: v for k, v in json.loads(meta_path.read_text()).items()
                                      if k in settings} == settings
     meta_path.unlink(missing_ok=True)     # rewritten when done: an interrupted run reuses nothing
-    options_json = json.dumps(options, sort_keys=True)
-    jobs = [(u.utt_id, str(root / u.audio_path), str(out_dir / u.split / f"{u.utt_id}.npy"),
-             frontend, options_json, reuse) for u in utterances.itertuples()]
-    results = run_parallel(_one, jobs, desc=f"{frontend} features", workers=workers, unit="utt")
-    done = {utt_id: (frames, dims, reason) for utt_id, frames, dims, reason in results}
-    rows, rejects = [], []
-    for u in utterances.itertuples():
-        frames, dims, reason = done[u.utt_id]
-        if reason is not None:
-            rejects.append((u.utt_id, str(root / u.audio_path), reason))
-            continue
-        rows.append((u.utt_id, u.split, u.key, u.attack or "-", u.speaker, frames, dims,
-                     f"{u.split}/{u.utt_id}.npy"))
-    index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
-    index.to_parquet(out_dir / "index.parquet", index=False)
-    pd.DataFrame(rejects, columns=["utt_id", "path", "reason"]).to_csv(out_dir / "rejects.csv",
-                                                                       index=False)
-    for utt_id, path, reason in rejects:
-        log.warning("skipped %s (%s): %s", utt_id, path, reason)
+    jobs = [Utterance(u.utt_id, str(root / u.audio_path),
+                      fields={"split": u.split, "key": u.key, "attack": u.attack or "-",
+                              "speaker": u.speaker},
+                      arrays={"path": f"{u.split}/{u.utt_id}.npy"})
+            for u in utterances.itertuples()]
+    compute = partial(_frontend_features, frontend=frontend,
+                      options_json=json.dumps(options, sort_keys=True))
+    index = cache_features(jobs, compute, out_dir, INDEX_COLUMNS, desc=f"{frontend} features",
+                           workers=workers, reuse=reuse)
     meta_path.write_text(json.dumps({**settings, "description": description,
                                      "pretrained": "RANDOM INITIALISATION" not in description},
                                     indent=2) + "\n")
-    log.info("%s features of %d utterances written to %s (%d skipped)", frontend, len(index),
-             out_dir, len(rejects))
     return index
-
-
-def read_index(features_dir: Path) -> pd.DataFrame:
-    path = Path(features_dir) / "index.parquet"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: not an antispoof-features folder")
-    return pd.read_parquet(path)
 
 
 def frontend_info(features_dir: Path) -> dict:

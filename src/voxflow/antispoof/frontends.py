@@ -1,4 +1,4 @@
-"""Front-ends of the spoofing countermeasures (seed 004): the two ASVspoof 2019 baseline features,
+"""Front-ends of the spoofing countermeasures (the Siamese spoofing paper): the two ASVspoof 2019 baseline features,
 LFCC and CQCC, and self-supervised speech representations (the paper's wav2vec features).
 
 LFCC and CQCC are numpy/scipy: a 16 kHz float waveform (samples,) -> (frames, 60) float32, 20

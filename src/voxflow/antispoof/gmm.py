@@ -1,4 +1,4 @@
-"""The GMM back-end of the ASVspoof 2019 baselines (LFCC-GMM and CQCC-GMM of seed 004's table 1):
+"""The GMM back-end of the ASVspoof 2019 baselines (LFCC-GMM and CQCC-GMM of the Siamese spoofing paper's table 1):
 one diagonal-covariance Gaussian mixture for bona fide frames and one for spoof frames, 512
 components each; an utterance's score is its mean per-frame log-likelihood ratio,
 mean_t log p(x_t | bona fide) - mean_t log p(x_t | spoof), higher meaning bona fide.
@@ -25,10 +25,6 @@ class GMMConfig:
     @classmethod
     def paper(cls) -> GMMConfig:
         return cls()
-
-    @classmethod
-    def tiny(cls) -> GMMConfig:
-        return cls(components=4, max_frames=20000, max_iter=50)
 
 
 class GMMCountermeasure:

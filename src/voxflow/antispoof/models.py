@@ -1,4 +1,4 @@
-"""Networks of the Siamese spoofing detector (seed 004, section 3.2-3.3): the embedding backbones
+"""Networks of the Siamese spoofing detector (the Siamese spoofing paper, section 3.2-3.3): the embedding backbones
 (LCNN, ResNet18, SENet18/34/50), the MLP classifier trained on their embeddings, and the
 "original" backbone + linear head trained with cross-entropy (table 2).
 

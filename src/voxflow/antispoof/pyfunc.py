@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import mlflow
 import numpy as np
-import torch
+
+from voxflow.pyfunc import log_pyfunc
 
 MODEL, META = "model", "meta"
 SAMPLE_RATE = 16000
@@ -61,30 +61,17 @@ class CountermeasurePyfunc(mlflow.pyfunc.PythonModel):
 def log_countermeasure(model_path: Path, system: dict, name: str = "countermeasure") -> str:
     """Log the system's model.pt as a pyfunc model `name` in the active MLflow run; returns its
     model URI."""
-    import voxflow
-
-    if mlflow.active_run() is None:
-        raise RuntimeError("log_countermeasure logs into the active MLflow run: call it inside "
-                           "mlflow.start_run() or voxflow.tracking.stage_run()")
-    with tempfile.TemporaryDirectory() as tmp:
-        artifacts = {MODEL: str(Path(tmp) / "model.pt"), META: str(Path(tmp) / "system.json")}
+    def write_artifacts(folder: Path) -> dict[str, str]:
+        artifacts = {MODEL: str(folder / "model.pt"), META: str(folder / "system.json")}
         shutil.copy(model_path, artifacts[MODEL])
         Path(artifacts[META]).write_text(json.dumps(system, indent=2, sort_keys=True))
-        example = (0.05 * np.sin(2 * np.pi * 220 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)
-                   ).astype(np.float32)
-        model = CountermeasurePyfunc()
-        model.load_context(mlflow.pyfunc.PythonModelContext(artifacts, None))
-        signature = mlflow.models.infer_signature(example, model.predict(None, example))
-        from importlib.metadata import version
+        return artifacts
 
-        packages = ("torchaudio", "numpy", "scipy", "mlflow", "scikit-learn", "pandas", "pyarrow",
-                    "tqdm", "threadpoolctl")
-        info = mlflow.pyfunc.log_model(
-            name=name, python_model=CountermeasurePyfunc(), artifacts=artifacts,
-            signature=signature, input_example=example,
-            code_paths=[str(Path(voxflow.__file__).parent)],
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}",
-                              *(f"{p}=={version(p).split('+')[0]}" for p in packages)],
-            metadata={"system": system.get("name"), "frontend": system.get("frontend"),
-                      "frontend_description": system.get("frontend_description")})
-    return info.model_uri
+    example = (0.05 * np.sin(2 * np.pi * 220 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)
+               ).astype(np.float32)
+    return log_pyfunc(
+        CountermeasurePyfunc, name, write_artifacts, example,
+        packages=("torch", "torchaudio", "numpy", "scipy", "mlflow", "scikit-learn", "pandas",
+                  "pyarrow", "tqdm", "threadpoolctl"),
+        metadata={"system": system.get("name"), "frontend": system.get("frontend"),
+                  "frontend_description": system.get("frontend_description")})

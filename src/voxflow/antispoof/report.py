@@ -1,4 +1,4 @@
-"""Evaluation of seed 004's systems from their score files: EER on dev and eval, min t-DCF
+"""Evaluation of the Siamese spoofing paper's systems from their score files: EER on dev and eval, min t-DCF
 against the corpus's ASV scores, per-attack EER, DET curves, a t-SNE figure of the Siamese
 embeddings and `report.md` with tables in the shape of the paper's tables 1-3.
 
@@ -143,17 +143,11 @@ def tsne_figure(systems: dict[str, dict]):
     return fig
 
 
-def _frontend_label(info: dict) -> str:
-    if info["frontend"] == "ssl":
-        return "ssl (random init)" if not info["pretrained_frontend"] else "ssl (pretrained)"
-    return info["frontend"]
-
-
 def markdown_report(systems: dict[str, dict], table: pd.DataFrame, per_attack: pd.DataFrame,
                     metrics: dict) -> str:
     """report.md: the front-ends in words, tables 1-3 in the paper's shape with our numbers, the
     per-attack EERs, and whether the Siamese systems beat the GMM baselines on eval."""
-    lines = ["# Spoofing detection (seed 004): evaluation", "",
+    lines = ["# Siamese spoofing detection: evaluation", "",
              "EER and min t-DCF in %/absolute from this run's score files on the corpus in "
              "`data/corpora/LA` (dev: attacks A01-A06 as in training; eval: A07-A19, mostly "
              "unseen). min t-DCF: the revised (ASVspoof 2021) formulation against the corpus's "

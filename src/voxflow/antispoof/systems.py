@@ -1,4 +1,4 @@
-"""Training and scoring of seed 004's countermeasure systems on cached features
+"""Training and scoring of the Siamese spoofing paper's countermeasure systems on cached features
 (`voxflow.antispoof.features`): the GMM baselines, the two-phase Siamese system and the
 "original" cross-entropy network of table 2.
 
@@ -32,12 +32,13 @@ from voxflow.antispoof.losses import contrastive_loss
 from voxflow.antispoof.models import (BONAFIDE, SPOOF, BackboneConfig, ClassifierConfig,
                                       MLPClassifier, OriginalNetwork, build_backbone,
                                       countermeasure_score)
+from voxflow.antispoof.params import OBJECTIVES, AntispoofParams, TrainingParams
 from voxflow.antispoof.sampling import BalancedBatchSampler, sample_pairs
 from voxflow.antispoof.schedule import warmup_decay_schedule
+from voxflow.training.distributed import distributed_env
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = ("siamese", "original")
 SCORED_SPLITS = ("dev", "eval")
 
 
@@ -74,19 +75,15 @@ def read_system(system_dir: Path) -> dict:
 
 # ------------------------------------------------------------------------------------- GMM
 
-def train_gmm(frontend: str, features_dir: Path, out_dir: Path, options: dict) -> dict:
-    """The <frontend>-GMM baseline: two diagonal GMMs (options: `components`, `max_frames`,
-    `max_iter`, `seed`) on the train split's frames, scores of dev and eval; returns
-    system.json's content (with the number of training utterances)."""
+def train_gmm(frontend: str, features_dir: Path, out_dir: Path, config: GMMConfig) -> dict:
+    """The <frontend>-GMM baseline: two diagonal GMMs on the train split's frames, scores of
+    dev and eval; returns system.json's content (with the number of training utterances)."""
     import joblib
 
     info_frontend = frontend_info(features_dir)
     if info_frontend["frontend"] != frontend:
         raise ValueError(f"{features_dir} holds {info_frontend['frontend']} features, not "
                          f"{frontend}")
-    config = GMMConfig(components=int(options["components"]),
-                       max_frames=options.get("max_frames"), max_iter=int(options["max_iter"]),
-                       seed=int(options["seed"]))
     from threadpoolctl import threadpool_limits
 
     rows, features = load_split(features_dir, "train")
@@ -221,12 +218,12 @@ class BalancedDraw:
         return next(iter(sampler))
 
 
-def _train_config(training: dict, steps: int, seed: int):
+def _train_config(training: TrainingParams, steps: int, seed: int):
     from voxflow.training import TrainConfig
 
-    return TrainConfig(steps=steps, checkpoint_every=int(training["checkpoint_every"]),
-                       log_every=int(training["log_every"]), seed=seed, lr=float(training["lr"]),
-                       grad_clip=training.get("grad_clip"))
+    return TrainConfig(steps=steps, checkpoint_every=training.checkpoint_every,
+                       log_every=training.log_every, seed=seed, lr=training.lr,
+                       grad_clip=training.grad_clip)
 
 
 def _embed_all(model: Countermeasure, features: list[np.ndarray], frames: int,
@@ -251,12 +248,12 @@ def score_features(model: Countermeasure, features: list[np.ndarray], frames: in
     return np.concatenate(out).astype(np.float64)
 
 
-def train_neural(name: str, system: dict, features_dir: Path, out_dir: Path,
-                 options: dict) -> dict:
-    """Train system `name` (system: `frontend`, `backbone`, `objective` siamese or original,
-    optionally `margin`) on the features' train split with params.yaml's `antispoof` section
-    (`preset`, `seed`, `frames`, `training`), through `voxflow.training.train`; write the model,
-    dev and eval scores and eval embeddings into `out_dir`; returns system.json's content.
+def train_neural(name: str, features_dir: Path, out_dir: Path, params: AntispoofParams) -> dict:
+    """Train system `name` of params.yaml's antispoof.systems (its front-end, backbone,
+    objective siamese or original, and margin) on the features' train split, with the
+    section's `preset`, `seed`, `frames` and `training`, through `voxflow.training.train`;
+    write the model, dev and eval scores and eval embeddings into `out_dir` (rank 0 only under
+    torchrun); returns system.json's content.
 
     siamese: phase 1 trains standardization + backbone with eq. 3's contrastive loss
     (`margin`) on `pairs` random pairs of balanced minibatches of `batch_size`, eq. 4-5's
@@ -266,25 +263,26 @@ def train_neural(name: str, system: dict, features_dir: Path, out_dir: Path,
     for `epochs`."""
     from voxflow.training import train
 
-    frontend, objective = system["frontend"], system["objective"]
+    system = params.system(name)
+    frontend, objective = system.frontend, system.objective
     info_frontend = frontend_info(features_dir)
     if info_frontend["frontend"] != frontend:
         raise ValueError(f"{features_dir} holds {info_frontend['frontend']} features, not "
                          f"{frontend} (system {name})")
-    training = options["training"]
-    frames = int(options["frames"][frontend])
-    batch_size, n_pairs = int(training["batch_size"]), int(training["pairs"])
-    margin = float(system.get("margin", training["margin"]))
-    seed = int(options["seed"])
+    training = params.training
+    frames = params.frames[frontend]
+    batch_size, n_pairs = training.batch_size, training.pairs
+    margin = params.margin(name)
+    seed = params.seed
     out_dir = Path(out_dir)
-    if int(training.get("threads") or 0) > 0:
+    if training.threads > 0:
         # on a shared CPU, torch's default (every core) can be 50x slower than one thread
-        torch.set_num_threads(int(training["threads"]))
+        torch.set_num_threads(training.threads)
 
     rows, features = load_split(features_dir, "train")
     labels = _labels(rows)
     per_epoch = max(1, len(rows) // batch_size)
-    spec = {"backbone": system["backbone"], "preset": options["preset"],
+    spec = {"backbone": system.backbone, "preset": params.preset,
             "dims": int(features[0].shape[1]), "objective": objective}
     torch.manual_seed(seed)
     model = Countermeasure(spec)
@@ -305,7 +303,7 @@ def train_neural(name: str, system: dict, features_dir: Path, out_dir: Path,
     def schedule(optimizer):
         return warmup_decay_schedule(optimizer, per_epoch)
 
-    steps = int(training["epochs"]) * per_epoch
+    steps = training.epochs * per_epoch
     if objective == "siamese":
         def sample_pairs_batch(generator):
             x, y = sample_windows(generator)
@@ -336,7 +334,7 @@ def train_neural(name: str, system: dict, features_dir: Path, out_dir: Path,
             loss = F.cross_entropy(classifier(x), y)
             return loss, {"cross_entropy": loss.item()}
 
-        classifier_steps = int(training["classifier_epochs"]) * per_epoch
+        classifier_steps = training.classifier_epochs * per_epoch
         result = train(_FrozenEmbeddings(model.classifier), classifier_loss, sample_embeddings,
                        out_dir / "checkpoints" / "classifier",
                        _train_config(training, classifier_steps, seed),
@@ -355,8 +353,21 @@ def train_neural(name: str, system: dict, features_dir: Path, out_dir: Path,
                        parameters=list(model.network.parameters()))
         losses = {"cross_entropy": result.losses.get("cross_entropy")}
     model.cpu().eval()
+    info = {"name": name, "kind": objective, "frontend": frontend,
+            "backbone": system.backbone, "preset": params.preset,
+            "margin": margin if objective == "siamese" else None, "frames": frames,
+            "frontend_description": info_frontend["description"],
+            "pretrained_frontend": info_frontend["pretrained"], "train_utterances": len(rows),
+            "batches_per_epoch": per_epoch, "epochs": training.epochs,
+            "classifier_epochs": training.classifier_epochs if objective == "siamese"
+            else None, "batch_size": batch_size,
+            "pairs": n_pairs if objective == "siamese" else None, "seed": seed,
+            "final_losses": losses,
+            "parameters": sum(p.numel() for p in model.parameters())}
+    if not distributed_env().is_main:       # every rank holds the same model: rank 0 writes
+        return info
 
-    frontend_options = options["frontends"][frontend]
+    frontend_options = params.frontend(frontend)
     torch.save({"spec": spec, "frames": frames, "frontend": frontend,
                 "frontend_options": frontend_options, "state": model.state_dict()},
                out_dir / "model.pt")
@@ -369,17 +380,6 @@ def train_neural(name: str, system: dict, features_dir: Path, out_dir: Path,
                      key=split_rows["key"].to_numpy(str),
                      attack=split_rows["attack"].to_numpy(str),
                      embedding=_embed_all(model, split_features, frames))
-    info = {"name": name, "kind": objective, "frontend": frontend,
-            "backbone": system["backbone"], "preset": options["preset"],
-            "margin": margin if objective == "siamese" else None, "frames": frames,
-            "frontend_description": info_frontend["description"],
-            "pretrained_frontend": info_frontend["pretrained"], "train_utterances": len(rows),
-            "batches_per_epoch": per_epoch, "epochs": int(training["epochs"]),
-            "classifier_epochs": int(training["classifier_epochs"]) if objective == "siamese"
-            else None, "batch_size": batch_size,
-            "pairs": n_pairs if objective == "siamese" else None, "seed": seed,
-            "final_losses": losses,
-            "parameters": sum(p.numel() for p in model.parameters())}
     _write_system(out_dir, info)
     return info
 

@@ -1,4 +1,4 @@
-"""Log-mel spectrograms for vocoders (seed 000: 80 bins, 50 Hz-12 kHz, 24 kHz audio, 80 Hz
+"""Log-mel spectrograms for vocoders (the UPW paper: 80 bins, 50 Hz-12 kHz, 24 kHz audio, 80 Hz
 frames) and their Griffin-Lim inversion, the floor every neural vocoder must beat.
 
 Torch modules, so that the same code extracts features in a pipeline stage, inside a training

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import soundfile as sf
 from tqdm import tqdm
 
+from voxflow.atomic import write_atomically
 from voxflow.parallel import progress_disabled
 
 INTERVAL = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("label", pa.string())])
@@ -146,18 +147,9 @@ def write_manifest(result: Ingested, out: Path, root: Path, corpus: str,
     rejects = pa.Table.from_pylist(sorted(result.rejects, key=lambda r: (r["path"], r["reason"])),
                                    schema=REJECTS_SCHEMA)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic(lambda tmp: pq.write_table(rejects, tmp), rejects_path(out))
-    _atomic(lambda tmp: pq.write_table(table, tmp), out)
+    write_atomically(rejects_path(out), lambda tmp: pq.write_table(rejects, tmp))
+    write_atomically(out, lambda tmp: pq.write_table(table, tmp))
     return table
-
-
-def _atomic(write: Callable[[Path], None], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_manifest(path: Path) -> tuple[pa.Table, Path]:

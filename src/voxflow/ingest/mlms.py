@@ -1,6 +1,6 @@
 """The multilingual TTS layout (LJSpeech metadata + MFA TextGrids), see corpora.md.
 
-Splits are per utterance within each speaker, deterministic from (seed, fractions): seed 002's
+Splits are per utterance within each speaker, deterministic from (seed, fractions): the MLMS paper's
 acoustic model has speaker-dependent output layers and language codes, so every speaker and
 language must be seen in training and is evaluated on held-out utterances (its table 1), which a
 speaker-disjoint split would make impossible.

@@ -1,6 +1,6 @@
 """Synthetic languages: phoneme inventories, phonotactics, prosody and word lists.
 
-Eight languages loosely modelled on those of seed 002 (six training languages, two held-out
+Eight languages loosely modelled on those of the MLMS paper (six training languages, two held-out
 adaptation targets). They are not the real languages: each is a distinct inventory drawn from the
 universal phone table, syllable templates, a stress rule and a prosodic style, which is what an
 acoustic model has to learn to tell them apart. "en-us" is the English-like language used for
@@ -263,7 +263,7 @@ LANGUAGES: dict[str, Language] = {lang.code: lang for lang in [
                         final_contour="fall", stressed_lengthening=1.2),
         syllables_per_word={2: 0.5, 3: 0.35, 4: 0.15},
         graphemes={"x": "j", "dx": "r", "ny": "ñ", "y": "ll"}),
-    # held-out low-resource targets (seed 002 sec. 4.2)
+    # held-out low-resource targets (the MLMS paper sec. 4.2)
     Language(
         "pl", "Polish-like",
         vowels=("i", "ix", "e", "a", "o", "u", "en", "on"),

@@ -1,4 +1,4 @@
-"""Procedural environmental noises, one generator per category of seed 001's noise set.
+"""Procedural environmental noises, one generator per category of the MHCA-AVCRN paper's noise set.
 
 Every generator has the signature `(rng, seconds, sample_rate) -> float64 array` and returns
 audio at an arbitrary level (the corpus builder sets the level). Each one models the physical

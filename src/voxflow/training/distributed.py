@@ -6,6 +6,7 @@ for the rendezvous; without them a process is rank 0 of a world of 1.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from dataclasses import dataclass
@@ -55,17 +56,19 @@ def select_device(requested: str | None = None, env: DistEnv = DistEnv()) -> tor
     return device
 
 
-def init_distributed(env: DistEnv, device: torch.device) -> bool:
-    """Join the process group of a torchrun launch (nccl on CUDA, gloo otherwise); returns
-    whether this call created it (and so should destroy it). A no-op for a single process or
-    when the caller already initialised the group."""
+def init_distributed(env: DistEnv, device: torch.device) -> None:
+    """Join the process group of a torchrun launch (nccl on CUDA, gloo otherwise), once per
+    process: it stays for the process's lifetime and is destroyed at exit, because a second
+    group on torchrun's store hangs (a stage that trains twice, e.g. the Siamese system's two
+    phases, uses the one group). A no-op for a single process or when the caller already
+    initialised the group."""
     if not env.distributed or dist.is_initialized():
-        return False
+        return
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend)  # env://: MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE
+    atexit.register(dist.destroy_process_group)
     log.info("rank %d of %d joined the %s process group (device %s)", env.rank, env.world_size,
              backend, device)
-    return True
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -31,17 +31,18 @@ Several GPUs (DDP). Launched by torchrun, each process trains a replica on its o
 (LOCAL_RANK) with its own data stream (the generator seeded from (seed, rank)), gradients are
 averaged by DistributedDataParallel, and only rank 0 writes checkpoints, metrics and samples:
 
-    torchrun --nproc_per_node=4 -m voxflow stage train-... [args]           # one node, 4 GPUs
+    torchrun --standalone --nproc_per_node=4 -m voxflow stage vocoder-teacher upw \\
+             data/vocoder/features --out models/vocoder/upw/teacher          # one node, 4 GPUs
     torchrun --nnodes=2 --nproc_per_node=4 --rdzv-backend=c10d \\
-             --rdzv-endpoint=$MASTER_ADDR:$MASTER_PORT -m voxflow ...        # two nodes
+             --rdzv-endpoint=$MASTER_ADDR:$MASTER_PORT -m voxflow stage ... # two nodes
 
 A Kubeflow PyTorchJob runs that command in its Master and Worker replicas; the training
 operator sets MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK (PET_NNODES / PET_NPROC_PER_NODE
 for torchrun), and with one process per pod (no torchrun) WORLD_SIZE and RANK alone are enough.
 A KFP task runs it on one multi-GPU node by making its command torchrun (or by creating a
 PyTorchJob from the task). `checkpoint_dir` must be storage every process can read (a
-ReadWriteMany PVC or the node's disk); a stage that opens an MLflow run should do so on rank 0
-only (`distributed_env().is_main`). The loss function receives the DDP-wrapped model and must
+ReadWriteMany PVC or the node's disk); `voxflow.tracking.stage_run` opens a stage's MLflow run
+on rank 0 only, and the stages write their outputs on rank 0 only. The loss function receives the DDP-wrapped model and must
 call it (`model(...)`) for gradients to be synchronised; `unwrap(model)` gives the model itself.
 """
 from __future__ import annotations
@@ -161,13 +162,9 @@ def train(model: nn.Module, loss_fn: LossFn, sample_batch: Callable[[torch.Gener
     losses and the final checkpoint (the same on every rank)."""
     env = distributed_env()
     device = select_device(config.device, env)
-    created_group = init_distributed(env, device)
-    try:
-        return _train(model, loss_fn, sample_batch, Path(checkpoint_dir), config,
-                      optimizer_factory, parameters, samples, scheduler_factory, env, device)
-    finally:
-        if created_group:
-            dist.destroy_process_group()
+    init_distributed(env, device)
+    return _train(model, loss_fn, sample_batch, Path(checkpoint_dir), config, optimizer_factory,
+                  parameters, samples, scheduler_factory, env, device)
 
 
 def _train(model, loss_fn, sample_batch, checkpoint_dir, config, optimizer_factory, parameters,

@@ -1,4 +1,4 @@
-"""Universal Parallel WaveNet vocoder (seed 000): conditioning networks with the Audio Encoder,
+"""Universal Parallel WaveNet vocoder (the UPW paper): conditioning networks with the Audio Encoder,
 the WaveNet teacher with a discretized mixture of logistics, the Parallel WaveNet student, and
 their losses. Training data: `voxflow.vocoder.data`."""
 from voxflow.vocoder.losses import (density_distillation, distillation_loss, mel_loss,

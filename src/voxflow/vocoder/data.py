@@ -1,34 +1,34 @@
 """Vocoder training data: log-mel features of a manifest's utterances, and random aligned
 (waveform, log-mel) segments for training steps.
 
-`extract_features` writes, per utterance, `<split>/<utt_id>.mel.npy` (frames x n_mels, float32)
-and `<split>/<utt_id>.wav.npy` (frames x hop samples, float32), plus `index.parquet` listing
-them. Keeping the waveform beside its features makes every training segment two memory-mapped
-slices, with no decoding or resampling in the training loop. An utterance that cannot be read,
-has the wrong sample rate or is shorter than one frame is reported in `rejects.csv` and skipped.
+`extract_features` caches (`voxflow.features.cache`), per utterance, `<split>/<utt_id>.mel.npy`
+(frames x n_mels, float32) and `<split>/<utt_id>.wav.npy` (frames x hop samples, float32), plus
+`index.parquet` listing them. Keeping the waveform beside its features makes every training
+segment two memory-mapped slices, with no decoding or resampling in the training loop. An
+utterance that cannot be read, has the wrong sample rate or is shorter than one frame is
+reported in `rejects.csv` and skipped.
 """
 from __future__ import annotations
 
-import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 import torch
-from tqdm import tqdm
 
+from voxflow.features.cache import (Computed, Rejected, Utterance, cache_features, read_index,
+                                    read_mono)
 from voxflow.features.logmel import LogMel, LogMelConfig
 from voxflow.ingest.manifest import read_manifest
-from voxflow.parallel import progress_disabled
 
-log = logging.getLogger(__name__)
+INDEX_COLUMNS = ["utt_id", "speaker", "split", "frames", "mel_path", "wav_path"]
 
 
 def extract_features(manifest: Path, out_dir: Path, config: LogMelConfig = LogMelConfig(),
                      splits: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Features of the manifest's utterances (of `splits`, default all) into `out_dir`;
-    returns the index (utt_id, speaker, split, frames, mel_path, wav_path relative to out_dir)."""
+    returns the index (INDEX_COLUMNS, the paths relative to out_dir)."""
     table, root = read_manifest(Path(manifest))
     utterances = table.select(["utt_id", "speaker", "split", "audio_path"]).to_pandas()
     if splits is not None:
@@ -37,43 +37,28 @@ def extract_features(manifest: Path, out_dir: Path, config: LogMelConfig = LogMe
             raise ValueError(f"{manifest}: no utterance in split(s) {', '.join(sorted(unknown))}"
                              f"; it has {', '.join(sorted(set(utterances['split'])))}")
         utterances = utterances[utterances["split"].isin(splits)]
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log_mel = LogMel(config)
-    rows, rejects = [], []
-    quiet = progress_disabled()
-    for u in tqdm(utterances.itertuples(), total=len(utterances), desc="log-mel", unit="utt",
-                  leave=False, disable=quiet):
-        path = root / u.audio_path
-        try:
-            audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError, OSError) as err:
-            rejects.append((u.utt_id, str(path), f"cannot read audio ({err})"))
-            continue
-        frames = audio.shape[0] // config.hop_length
-        if rate != config.sample_rate or frames == 0:
-            reason = (f"sample rate {rate} Hz, expected {config.sample_rate}" if rate !=
-                      config.sample_rate else "shorter than one frame")
-            rejects.append((u.utt_id, str(path), reason))
-            continue
-        waveform = audio.mean(axis=1)[:frames * config.hop_length]
-        with torch.no_grad():
-            mel = log_mel(torch.from_numpy(waveform)[None])[0].numpy()
-        stem = Path(u.split) / u.utt_id
-        (out_dir / u.split).mkdir(exist_ok=True)
-        np.save(out_dir / f"{stem}.mel.npy", mel)
-        np.save(out_dir / f"{stem}.wav.npy", waveform)
-        rows.append((u.utt_id, u.speaker, u.split, frames, f"{stem}.mel.npy", f"{stem}.wav.npy"))
-    index = pd.DataFrame(rows, columns=["utt_id", "speaker", "split", "frames", "mel_path",
-                                        "wav_path"])
-    index.to_parquet(out_dir / "index.parquet", index=False)
-    pd.DataFrame(rejects, columns=["utt_id", "path", "reason"]).to_csv(out_dir / "rejects.csv",
-                                                                       index=False)
-    for utt_id, path, reason in rejects:
-        log.warning("skipped %s (%s): %s", utt_id, path, reason)
-    log.info("log-mel features of %d utterances written to %s (%d skipped)", len(index),
-             out_dir, len(rejects))
-    return index
+    jobs = [Utterance(u.utt_id, str(root / u.audio_path),
+                      fields={"speaker": u.speaker, "split": u.split},
+                      arrays={"mel_path": f"{u.split}/{u.utt_id}.mel.npy",
+                              "wav_path": f"{u.split}/{u.utt_id}.wav.npy"})
+            for u in utterances.itertuples()]
+    # In this process, on torch's threads: a log-mel on one thread differs in the last bit from
+    # one on several (the caches already written would change), and forked workers that use
+    # torch's threads hang once this process has used them.
+    return cache_features(jobs, partial(_log_mel_features, log_mel=LogMel(config)),
+                          Path(out_dir), INDEX_COLUMNS, desc="log-mel features", workers=1)
+
+
+def _log_mel_features(utterance: Utterance, log_mel: LogMel) -> Computed:
+    config = log_mel.config
+    waveform = read_mono(utterance.audio_path, config.sample_rate)
+    frames = len(waveform) // config.hop_length
+    if frames == 0:
+        raise Rejected("shorter than one frame")
+    waveform = waveform[:frames * config.hop_length]
+    with torch.no_grad():
+        mel = log_mel(torch.from_numpy(waveform)[None])[0].numpy()
+    return {"mel_path": mel, "wav_path": waveform}, {"frames": frames}
 
 
 class SegmentSampler:
@@ -87,7 +72,7 @@ class SegmentSampler:
     def __init__(self, features_dir: Path, split: str, batch_size: int, segment_frames: int,
                  hop_length: int, speakers: tuple[str, ...] | None = None):
         features_dir = Path(features_dir)
-        index = pd.read_parquet(features_dir / "index.parquet")
+        index = read_index(features_dir)
         index = index[(index["split"] == split) & (index["frames"] >= segment_frames)]
         if speakers is not None:
             index = index[index["speaker"].isin(speakers)]

@@ -1,9 +1,9 @@
-"""Analysis-synthesis evaluation of vocoders on held-out utterances (seed 000 section 3).
+"""Analysis-synthesis evaluation of vocoders on held-out utterances (the UPW paper section 3).
 
 Every system re-synthesizes the test utterances from their log-mel; the waveforms are written
 beside the natural recordings and scored with voxflow's metrics (PESQ wide-band, STOI, MCD,
 F0 RMSE, V/UV error). The summary is one row per test set and one column group per system, the
-shape of seed 000's table 5 with objective metrics in place of MUSHRA scores; the same
+shape of the UPW paper's table 5 with objective metrics in place of MUSHRA scores; the same
 waveforms feed a MUSHRA package (`voxflow.evaluation.mushra.export_test`).
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from voxflow.evaluation.quality import evaluate_pairs
 from voxflow.evaluation.report import Report
 from voxflow.evaluation.spectral import evaluate_spectral
 from voxflow.parallel import progress_disabled
+from voxflow.vocoder.params import VocoderParams
 
 log = logging.getLogger(__name__)
 
@@ -148,3 +149,40 @@ def write_report(report: Report, pairs: pd.DataFrame, systems: list[str], out_di
     summary = report.tables["summary"]
     (out_dir / "summary.md").write_text(markdown_summary(summary, systems))
     export_test(mushra_stimuli(pairs), out_dir / "mushra", "vocoder", seed=seed)
+
+
+def evaluate_vocoders(params: VocoderParams, features_dir: Path, teacher_path: Path,
+                      student_path: Path, sdpw_path: Path | None, out_dir: Path
+                      ) -> tuple[Report, list[str]]:
+    """Analysis-synthesis of params.yaml's evaluation split by the UPW student (e = 0 and
+    encoding the reference), the SDPW student (if given), Griffin-Lim and the UPW teacher (if
+    `evaluation.teacher`), scored and written into out_dir (see `write_report`); returns the
+    report and the systems in table order. Every random draw is seeded from `params.seed`."""
+    from voxflow.features.logmel import GriffinLimVocoder
+    from voxflow.vocoder.training import load_student, load_teacher
+
+    evaluation, mel_config, seed = params.evaluation, params.features, params.seed
+    teacher, student = load_teacher(Path(teacher_path)), load_student(Path(student_path))
+
+    def noise() -> torch.Generator:
+        return torch.Generator().manual_seed(seed)
+
+    torch.manual_seed(seed)         # Griffin-Lim starts from random phases (torchaudio's rand_init)
+    griffin_lim = GriffinLimVocoder(mel_config)
+    vocoders = {
+        "upw": lambda mel, wav: student.synthesize(mel, generator=noise()),
+        "upw-ref": lambda mel, wav: student.synthesize(mel, wav, generator=noise())}
+    if sdpw_path is not None:
+        sdpw = load_student(Path(sdpw_path))
+        vocoders["sdpw"] = lambda mel, wav: sdpw.synthesize(mel, generator=noise())
+    vocoders["griffin-lim"] = lambda mel, wav: griffin_lim(mel)
+    if evaluation.teacher:
+        vocoders["teacher"] = lambda mel, wav: teacher.generate(teacher.conditioning(mel)[0],
+                                                                noise())
+    out_dir = Path(out_dir)
+    pairs = synthesize_test_set(features_dir, evaluation.split, vocoders, out_dir / "audio",
+                                mel_config.sample_rate, mel_config.hop_length,
+                                evaluation.utterances, evaluation.max_seconds)
+    report = score_systems(pairs, evaluation.split)
+    write_report(report, pairs, list(vocoders), out_dir, seed)
+    return report, list(vocoders)

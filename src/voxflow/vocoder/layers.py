@@ -1,4 +1,4 @@
-"""Building blocks shared by the WaveNet teacher and the Parallel WaveNet student (seed 000,
+"""Building blocks shared by the WaveNet teacher and the Parallel WaveNet student (the UPW paper,
 section 2.2): causal dilated convolutions with an incremental cache, gated residual blocks with
 local conditioning, and upsampling of frame-level conditioning by repetition.
 

@@ -1,4 +1,4 @@
-"""Training objectives of the teacher and the student (seed 000 section 2.2, after Parallel
+"""Training objectives of the teacher and the student (the UPW paper section 2.2, after Parallel
 WaveNet, van den Oord et al. 2018, section 3).
 
 Teacher: negative log-likelihood of the 16-bit target under the discretized mixture of
@@ -74,7 +74,7 @@ def mel_loss(audio: torch.Tensor, target: torch.Tensor, log_mel: nn.Module) -> t
     """Frame-level log-mel loss: the mean absolute difference between the log-mel spectrograms
     of the student's audio and of the target (HiFi-GAN's mel-spectrogram loss), with the
     features' own `log_mel`, so the student's audio re-analysed gives the mel it was conditioned
-    on. Not in seed 000: a tiny student distilled for minutes from a teacher trained for minutes
+    on. Not in the UPW paper: a tiny student distilled for minutes from a teacher trained for minutes
     learns nothing of the utterance from the KL alone (its output level does not even follow the
     mel's), and a multi-resolution STFT loss (Parallel WaveGAN) barely does either, dominated as
     it is by the noise-like fine structure of single bins; averaging within mel bands measures

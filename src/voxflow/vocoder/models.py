@@ -1,4 +1,4 @@
-"""Universal Parallel WaveNet (seed 000, section 2.2): the conditioning networks (mel-spectrogram
+"""Universal Parallel WaveNet (the UPW paper, section 2.2): the conditioning networks (mel-spectrogram
 conditioner and Audio Encoder), the WaveNet teacher and the Parallel WaveNet student.
 
 Shapes: mel (batch, frames, n_mels) as `voxflow.vocoder.data` serves it, audio and noise
@@ -43,7 +43,7 @@ class AudioEncoderConfig:
 
 @dataclass(frozen=True)
 class ConditioningConfig:
-    """Mel conditioner of 2 bidirectional LSTMs of hidden size 128 (seed 000 after its ref. 3)
+    """Mel conditioner of 2 bidirectional LSTMs of hidden size 128 (the UPW paper after its ref. 3)
     over 80-bin log-mels at 80 Hz for 24 kHz audio; `audio_encoder=None` is the speaker-dependent
     baseline SDPW, mel conditioning only."""
     n_mels: int = 80
@@ -61,7 +61,7 @@ class ConditioningConfig:
 @dataclass(frozen=True)
 class TeacherConfig:
     """24 layers in 4 dilation-doubling cycles (dilations 1..32), 128 residual, gating and skip
-    channels, kernel 3, a 10-component mixture of logistics (seed 000)."""
+    channels, kernel 3, a 10-component mixture of logistics (the UPW paper)."""
     layers: int = 24
     cycles: int = 4
     residual_channels: int = 128
@@ -81,7 +81,7 @@ class TeacherConfig:
 @dataclass(frozen=True)
 class StudentConfig:
     """Inverse autoregressive flows of [10, 10, 10, 30] layers with the dilation reset every 10
-    layers (1, 2, ..., 512), 64 residual channels and no skip connections (seed 000)."""
+    layers (1, 2, ..., 512), 64 residual channels and no skip connections (the UPW paper)."""
     flows: tuple[int, ...] = (10, 10, 10, 30)
     dilation_cycle: int = 10
     residual_channels: int = 64
@@ -103,7 +103,7 @@ class VocoderConfig:
 
     @classmethod
     def paper(cls, audio_encoder: bool = True) -> VocoderConfig:
-        """Seed 000's UPW (`audio_encoder=False`: the SDPW baseline)."""
+        """the UPW paper's UPW (`audio_encoder=False`: the SDPW baseline)."""
         conditioning = ConditioningConfig()
         return cls(conditioning if audio_encoder else replace(conditioning, audio_encoder=None))
 

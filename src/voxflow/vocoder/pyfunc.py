@@ -9,14 +9,13 @@
 The model folder carries the voxflow package (`code_paths`), so loading needs torch, torchaudio,
 numpy and mlflow only. The input is the natural-log mel of `voxflow.features.logmel.LogMel` with the
 LogMelConfig stored in the model's metadata (`model.metadata.metadata["mel_config"]`). The
-utterance embedding is e = 0 (the prior's centroid, seed 000's choice at inference): no
+utterance embedding is e = 0 (the prior's centroid, the UPW paper's choice at inference): no
 reference waveform. The output is a function of the input and params {"seed": int} (default 0),
 which seeds the student's logistic noise (for a given device: CPU and CUDA draw different noise).
 """
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from voxflow.pyfunc import log_pyfunc
 from voxflow.vocoder.models import ParallelWaveNetStudent, VocoderConfig
 
 CONFIG, WEIGHTS = "config", "weights"
@@ -71,41 +71,25 @@ def log_vocoder(student: nn.Module, config: VocoderConfig, mel_config, name: str
                 ) -> str:
     """Log `student` (a ParallelWaveNetStudent, its conditioning networks included) as a pyfunc
     model `name` in the active MLflow run; returns its model URI (`models:/m-...`)."""
-    import torchaudio
-
-    import voxflow
     from voxflow.features.logmel import LogMel
 
-    if mlflow.active_run() is None:
-        raise RuntimeError("log_vocoder logs into the active MLflow run: call it inside "
-                           "mlflow.start_run() or voxflow.tracking.stage_run()")
     if (mel_config.n_mels, mel_config.hop_length) != (config.conditioning.n_mels,
                                                       config.conditioning.hop_length):
         raise ValueError(f"mel config ({mel_config.n_mels} mels, hop {mel_config.hop_length}) "
                          f"does not match the vocoder's conditioning ({config.conditioning})")
     student = getattr(student, "module", student)           # a DDP-wrapped student
-    with tempfile.TemporaryDirectory() as tmp:
-        artifacts = {CONFIG: str(Path(tmp) / "vocoder.json"),
-                     WEIGHTS: str(Path(tmp) / "student.pt")}
+
+    def write_artifacts(folder: Path) -> dict[str, str]:
+        artifacts = {CONFIG: str(folder / "vocoder.json"), WEIGHTS: str(folder / "student.pt")}
         Path(artifacts[CONFIG]).write_text(json.dumps(
             {"vocoder": asdict(config), "mel": mel_config.as_dict()}, indent=2))
         torch.save({k: v.detach().cpu() for k, v in student.state_dict().items()},
                    artifacts[WEIGHTS])
+        return artifacts
 
-        # a 20-frame example: the log-mel of a quiet 220 Hz tone, and its vocoded waveform
-        seconds = torch.arange(20 * mel_config.hop_length) / mel_config.sample_rate
-        example = LogMel(mel_config)(0.1 * torch.sin(2 * torch.pi * 220 * seconds)[None])[0]
-        example = example.numpy().astype(np.float32)
-        model = VocoderPyfunc()
-        model.load_context(mlflow.pyfunc.PythonModelContext(artifacts, None))
-        signature = mlflow.models.infer_signature(example, model.predict(None, example),
-                                                  params={"seed": 0})
-        info = mlflow.pyfunc.log_model(
-            name=name, python_model=VocoderPyfunc(), artifacts=artifacts,
-            signature=signature, input_example=example,
-            code_paths=[str(Path(voxflow.__file__).parent)],
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}",
-                              f"torchaudio=={torchaudio.__version__.split('+')[0]}",
-                              f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}"],
-            metadata={"mel_config": mel_config.as_dict()})
-    return info.model_uri
+    # a 20-frame example: the log-mel of a quiet 220 Hz tone
+    seconds = torch.arange(20 * mel_config.hop_length) / mel_config.sample_rate
+    example = LogMel(mel_config)(0.1 * torch.sin(2 * torch.pi * 220 * seconds)[None])[0]
+    return log_pyfunc(VocoderPyfunc, name, write_artifacts, example.numpy().astype(np.float32),
+                      packages=("torch", "torchaudio", "numpy", "mlflow"),
+                      metadata={"mel_config": mel_config.as_dict()}, params={"seed": 0})

@@ -3,11 +3,15 @@
 files a trained model is kept in.
 
 - `TeacherObjective`: the WaveNet teacher and its conditioning networks (mel conditioner, Audio
-  Encoder with the target as reference, as in seed 000's VAE view) -> NLL + KL.
+  Encoder with the target as reference, as in the UPW paper's VAE view) -> NLL + KL.
 - `DistillationObjective`: the student, trained by probability density distillation from the
   frozen teacher plus the power loss (and optionally a frame-level log-mel loss); the
   conditioning networks are the teacher's, shared and frozen (the paper found retraining them
   gives a worse student).
+
+`train_teacher` and `train_student` are the whole training of one system from params.yaml's
+`vocoder` section (seeding, data, statistics, objective, loop, saved model): what the stages
+call.
 """
 from __future__ import annotations
 
@@ -19,9 +23,11 @@ import torch
 from torch import nn
 
 from voxflow.features.logmel import LogMel, LogMelConfig
+from voxflow.training.distributed import distributed_env
 from voxflow.vocoder.losses import distillation_loss, teacher_loss
 from voxflow.vocoder.mixture import logistic_noise
 from voxflow.vocoder.models import ParallelWaveNetStudent, VocoderConfig, WaveNetTeacher
+from voxflow.vocoder.params import StudentTraining, TeacherTraining, VocoderParams
 
 
 class TeacherObjective(nn.Module):
@@ -77,8 +83,11 @@ def objective_loss(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:
 
 
 def save_model(path: Path, model: nn.Module, config: VocoderConfig) -> Path:
-    """A trained teacher or student (with its conditioning) and its config, in one file."""
+    """A trained teacher or student (with its conditioning) and its config, in one file; under
+    torchrun only rank 0 writes it (every rank holds the same weights)."""
     path = Path(path)
+    if not distributed_env().is_main:
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save({"config": json.dumps(asdict(config)), "state_dict": model.state_dict()}, tmp)
@@ -98,3 +107,63 @@ def load_student(path: Path) -> ParallelWaveNetStudent:
     student = ParallelWaveNetStudent(VocoderConfig.from_dict(json.loads(saved["config"])))
     student.load_state_dict(saved["state_dict"])
     return student.eval()
+
+
+def vocoder_config(params: VocoderParams, system: str) -> VocoderConfig:
+    """The architecture of `system` at params.yaml's preset."""
+    presets = {"tiny": VocoderConfig.tiny, "paper": VocoderConfig.paper}
+    return presets[params.preset](audio_encoder=params.system(system).audio_encoder)
+
+
+def segment_sampler(features_dir: Path, params: VocoderParams, system: str,
+                    training: TeacherTraining | StudentTraining):
+    """Training segments of `training.segment_seconds` from the system's speakers."""
+    from voxflow.vocoder.data import SegmentSampler
+
+    hop = params.features.hop_length
+    frames = max(1, round(training.segment_seconds * params.features.sample_rate / hop))
+    return SegmentSampler(features_dir, params.train_split, training.batch_size, frames, hop,
+                          speakers=params.system(system).speakers or None)
+
+
+def _train(objective: nn.Module, sampler, out_dir: Path, params: VocoderParams,
+           training: TeacherTraining | StudentTraining) -> None:
+    from voxflow.training import TrainConfig, train
+
+    config = TrainConfig(steps=training.steps, checkpoint_every=training.checkpoint_every,
+                         log_every=training.log_every, seed=params.seed, lr=training.lr,
+                         grad_clip=training.grad_clip)
+    train(objective, objective_loss, sampler, Path(out_dir) / "checkpoints", config,
+          parameters=[p for p in objective.parameters() if p.requires_grad])
+
+
+def train_teacher(params: VocoderParams, system: str, features_dir: Path,
+                  out_dir: Path) -> Path:
+    """Train the WaveNet teacher of `system` with its conditioning networks on the features'
+    training split (input statistics from that split); returns out_dir/teacher.pt."""
+    config = vocoder_config(params, system)
+    torch.manual_seed(params.seed)          # the initial weights: same params, same model
+    teacher = WaveNetTeacher(config)
+    sampler = segment_sampler(features_dir, params, system, params.teacher)
+    teacher.conditioning.mel.set_statistics(*sampler.mel_statistics())
+    _train(TeacherObjective(teacher, params.teacher.beta), sampler, out_dir, params,
+           params.teacher)
+    return save_model(Path(out_dir) / "teacher.pt", teacher, config)
+
+
+def train_student(params: VocoderParams, system: str, features_dir: Path, teacher_path: Path,
+                  out_dir: Path) -> Path:
+    """Distill the Parallel WaveNet student of `system` from its trained teacher, sharing the
+    teacher's (frozen) conditioning networks; returns out_dir/student.pt."""
+    params.system(system)
+    teacher = load_teacher(Path(teacher_path))
+    torch.manual_seed(params.seed)          # the initial weights: same params, same model
+    student = ParallelWaveNetStudent.from_teacher(teacher)
+    training = params.student
+    objective = DistillationObjective(
+        student, teacher, kl_weight=training.kl_weight, power_weight=training.power_weight,
+        mel_weight=training.mel_weight, mel_config=params.features, n_fft=training.n_fft,
+        hop_length=training.hop_length, samples=training.samples)
+    _train(objective, segment_sampler(features_dir, params, system, training), out_dir, params,
+           training)
+    return save_model(Path(out_dir) / "student.pt", student, teacher.config)

@@ -1,4 +1,4 @@
-"""Networks of the Siamese spoofing detector (seed 004): Max-Feature-Map, the five embedding
+"""Networks of the Siamese spoofing detector (the Siamese spoofing paper): Max-Feature-Map, the five embedding
 backbones (shapes, gradients, the layer counts of section 3.2), the MLP classifier of section 3.3
 and table 2's original network."""
 from __future__ import annotations

@@ -202,7 +202,7 @@ def test_noise_without_split_markers_gets_disjoint_derived_splits(tmp_path):
 def test_every_manifest_column_is_documented_in_the_readme():
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert all(f"| `{name}` |" in readme for name in SCHEMA.names)
 
 

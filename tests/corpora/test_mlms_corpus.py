@@ -57,7 +57,7 @@ def test_speakers_languages_and_counts(tiny_corpus):
     for speaker, (language, gender) in speakers.items():
         assert re.fullmatch(rf"{language}_{gender.lower()}\d", speaker), speaker
         genders.setdefault(language, []).append(gender)
-    # seed 002: one female speaker per language, plus a male one in the two English languages
+    # the MLMS paper: one female speaker per language, plus a male one in the two English languages
     assert set(genders) == {*TRAINING_LANGUAGES, *HELD_OUT_LANGUAGES}
     for language, found in genders.items():
         assert sorted(found) == (["F", "M"] if language in ("en-us", "en-gb") else ["F"])
@@ -187,7 +187,7 @@ def test_language_is_learnable_from_the_phones_tier(tiny_corpus):
 def test_language_speaker_pairs_are_audible(tiny_corpus):
     """Mean and standard deviation of MFCCs, logistic regression over the six training
     languages' female speakers, on held-out utterances: at least 90% right (chance 1 in 6).
-    With one speaker per language, as in seed 002's data, this is the voice and language
+    With one speaker per language, as in the MLMS paper's data, this is the voice and language
     together; the phones test above is the one that generalises across speakers."""
     root = tiny_corpus("mlms")
     rows = [(language, utt_id, sf.read(wav)) for language, speaker, utt_id, wav, _

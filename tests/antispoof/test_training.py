@@ -1,4 +1,4 @@
-"""Training pieces of the Siamese spoofing detector (seed 004): eq. 3's contrastive loss by hand,
+"""Training pieces of the Siamese spoofing detector (the Siamese spoofing paper): eq. 3's contrastive loss by hand,
 balanced minibatches and their pairs, eq. 4-5's learning-rate schedule, the GMM baseline, and a
 few Siamese steps on separable features."""
 from __future__ import annotations
@@ -136,8 +136,8 @@ def _utterances(rng, mean, count):
 def test_gmm_scores_separate_two_gaussian_classes():
     rng = np.random.default_rng(0)
     bona, spoof = np.array([0.0, 0.0, 0.0]), np.array([1.0, -1.0, 0.5])
-    gmm = GMMCountermeasure(GMMConfig.tiny()).fit(_utterances(rng, bona, 20),
-                                                  _utterances(rng, spoof, 20))
+    config = GMMConfig(components=4, max_frames=20000, max_iter=50)
+    gmm = GMMCountermeasure(config).fit(_utterances(rng, bona, 20), _utterances(rng, spoof, 20))
     bona_scores = gmm.score_many(_utterances(rng, bona, 15))
     spoof_scores = gmm.score_many(_utterances(rng, spoof, 15))
     assert bona_scores.min() > 0 > spoof_scores.max()

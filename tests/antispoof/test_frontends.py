@@ -1,4 +1,4 @@
-"""Front-ends of the spoofing countermeasures (seed 004): LFCC against the ASVspoof 2019
+"""Front-ends of the spoofing countermeasures (the Siamese spoofing paper): LFCC against the ASVspoof 2019
 baseline's recipe written out step by step, CQCC's shapes, deltas and CQT bin placement, and the
 self-supervised front-end without pretrained weights."""
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""The spoofing-detection stages (seed 004) on the tiny ASVspoof corpus, end to end at a reduced
-size: features (cache, rejects), GMM baseline, a Siamese and an original network, evaluation
+"""The spoofing-detection stages on the tiny ASVspoof corpus, end to end at a reduced size: features (cache, rejects), GMM baseline, a Siamese and an original network, evaluation
 (score files, t-DCF, report), the pyfunc model and the registry gate for a lower-is-better EER."""
 from __future__ import annotations
 
@@ -14,16 +13,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
-import yaml
 
-from voxflow import stages
+from voxflow import stages as shared_stages
+from voxflow.antispoof import stages
 from voxflow.cli import main
 from voxflow.evaluation.countermeasure import (evaluate_countermeasure, read_asv_scores,
                                                read_cm_scores)
 from voxflow.ingest import ingest
+from voxflow.stage_io import load_params
 
-REPO = Path(__file__).parents[1]
-PARAMS = stages.load_params(REPO / "params.yaml")
+REPO = Path(__file__).parents[2]
+PARAMS = load_params(REPO / "params.yaml")
 SYSTEMS = {"lfcc-resnet18": {"frontend": "lfcc", "backbone": "resnet18", "objective": "siamese"},
            "ssl-resnet18-original": {"frontend": "ssl", "backbone": "resnet18",
                                      "objective": "original"}}
@@ -34,7 +34,7 @@ def _options() -> dict:
     options = copy.deepcopy(PARAMS["antispoof"])
     options["workers"] = 2
     options["frames"] = {"lfcc": 60, "cqcc": 60, "ssl": 30}
-    options["gmm"].update(components=4, max_iter=20)
+    options["gmm"].update(frontends=["lfcc"], components=4, max_iter=20)
     options["training"].update(batch_size=16, pairs=20, epochs=2, classifier_epochs=3,
                                checkpoint_every=10, log_every=5)
     options["systems"] = SYSTEMS
@@ -43,40 +43,33 @@ def _options() -> dict:
 
 
 @pytest.fixture(scope="module")
-def run(tiny_corpus, tmp_path_factory):
+def run(tiny_corpus, tmp_path_factory, module_tracking):
     """The DAG once: ingest, lfcc and ssl features, lfcc-GMM, the two SYSTEMS, evaluation,
     registration and the gate, in a tmp MLflow store."""
     tmp = tmp_path_factory.mktemp("antispoof")
-    with pytest.MonkeyPatch.context() as patch:
-        uri = f"sqlite:///{tmp / 'mlflow.db'}"
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.setenv("VOXFLOW_PROGRESS", "0")
-        patch.delenv("VOXFLOW_PARENT_RUN_ID", raising=False)
-        mlflow.set_tracking_uri(uri)
-        options = _options()
-        root = tiny_corpus("asvspoof")
-        manifest = tmp / "asvspoof.parquet"
-        ingest("asvspoof", root, manifest)
-        features = {fe: tmp / "features" / fe for fe in ("lfcc", "ssl")}
-        feature_metrics = {fe: stages.antispoof_features(fe, manifest, path,
-                                                         tmp / "metrics" / f"{fe}.json", options)
-                           for fe, path in features.items()}
-        models = tmp / "models"
-        stages.antispoof_gmm("lfcc", features["lfcc"], models / "lfcc-gmm", options)
-        for name, spec in SYSTEMS.items():
-            stages.antispoof_train(name, features[spec["frontend"]], models / name, options)
-        dirs = [models / "lfcc-gmm", *(models / name for name in SYSTEMS)]
-        asv = root / "ASVspoof2019_LA_asv_scores"
-        metrics = stages.antispoof_evaluate(dirs, asv, tmp / "report",
-                                            tmp / "metrics" / "evaluation.json", options)
-        decision = stages.antispoof_register(tmp / "metrics" / "evaluation.json", dirs[1:],
-                                             tmp / "metrics" / "candidate.json", options)
-        outcome = stages.antispoof_promote(tmp / "metrics" / "candidate.json",
-                                           tmp / "metrics" / "champion.json")
-        yield {"tmp": tmp, "root": root, "manifest": manifest, "features": features,
-               "feature_metrics": feature_metrics, "models": models, "dirs": dirs, "asv": asv,
-               "metrics": metrics, "decision": decision, "outcome": outcome,
-               "options": options, "uri": uri}
+    options = _options()
+    root = tiny_corpus("asvspoof")
+    manifest = tmp / "asvspoof.parquet"
+    ingest("asvspoof", root, manifest)
+    features = {fe: tmp / "features" / fe for fe in ("lfcc", "ssl")}
+    feature_metrics = {fe: stages.features(fe, manifest, path,
+                                           tmp / "metrics" / f"{fe}.json", options)
+                       for fe, path in features.items()}
+    models = tmp / "models"
+    stages.train_gmm("lfcc", features["lfcc"], models / "lfcc-gmm", options)
+    for name, spec in SYSTEMS.items():
+        stages.train(name, features[spec["frontend"]], models / name, options)
+    dirs = [models / "lfcc-gmm", *(models / name for name in SYSTEMS)]
+    asv = root / "ASVspoof2019_LA_asv_scores"
+    metrics = stages.evaluate(dirs, asv, tmp / "report", tmp / "metrics" / "evaluation.json")
+    decision = stages.register(tmp / "metrics" / "evaluation.json", dirs[1:],
+                               tmp / "metrics" / "candidate.json", options)
+    outcome = shared_stages.promote("antispoof", tmp / "metrics" / "candidate.json",
+                                    tmp / "metrics" / "champion.json")
+    yield {"tmp": tmp, "root": root, "manifest": manifest, "features": features,
+           "feature_metrics": feature_metrics, "models": models, "dirs": dirs, "asv": asv,
+           "metrics": metrics, "decision": decision, "outcome": outcome,
+           "options": options, "uri": module_tracking}
 
 
 def test_features_are_cached_per_utterance_with_an_index(run):
@@ -167,10 +160,10 @@ def test_the_report_has_the_tables_and_figures(run):
 def test_training_runs_are_tracked(run):
     runs = {r.info.run_name: r for r in mlflow.search_runs(experiment_names=["voxflow"],
                                                              output_format="list")}
-    train = runs["antispoof-siamese@lfcc-resnet18"]
+    train = runs["antispoof-train@lfcc-resnet18"]
     assert "train/contrastive" in train.data.metrics and "train/cross_entropy" in \
         train.data.metrics
-    assert "RANDOM" in runs["antispoof-siamese@ssl-resnet18-original"].data.tags[
+    assert "RANDOM" in runs["antispoof-train@ssl-resnet18-original"].data.tags[
         "voxflow.frontend"]
     assert runs["antispoof-evaluate"].data.metrics["lfcc-gmm/eval/eer"] == pytest.approx(
         run["metrics"]["lfcc-gmm/eval/eer"])
@@ -209,10 +202,9 @@ def test_the_gate_keeps_the_champion_when_the_eval_eer_is_worse(run, tmp_path):
         changed = {**metrics, f"{best}/eval/eer": metrics[f"{best}/eval/eer"] + shift}
         path = tmp_path / f"evaluation{shift}.json"
         path.write_text(json.dumps(changed))
-        candidate = stages.antispoof_register(path, run["dirs"][1:], tmp_path / "c.json",
-                                              options)
+        candidate = stages.register(path, run["dirs"][1:], tmp_path / "c.json", options)
         assert candidate["system"] == best and candidate["gate_passed"] is promoted
-        outcome = stages.antispoof_promote(tmp_path / "c.json", tmp_path / "o.json")
+        outcome = shared_stages.promote("antispoof", tmp_path / "c.json", tmp_path / "o.json")
         assert outcome["promoted"] is promoted
         now = client.get_model_version_by_alias(options["registry"]["model_name"], "champion")
         assert str(now.version) == (candidate["version"] if promoted else champion)
@@ -224,40 +216,33 @@ def test_the_gate_keeps_the_champion_when_the_eval_eer_is_worse(run, tmp_path):
 def test_bad_inputs_are_errors(run, tmp_path):
     options = run["options"]
     with pytest.raises(ValueError, match="unknown front-end"):
-        stages.antispoof_features("mfcc", run["manifest"], tmp_path / "f", tmp_path / "m.json",
-                                  options)
+        stages.features("mfcc", run["manifest"], tmp_path / "f", tmp_path / "m.json", options)
     with pytest.raises(ValueError, match="unknown antispoof system"):
-        stages.antispoof_train("nope", run["features"]["lfcc"], tmp_path / "s", options)
+        stages.train("nope", run["features"]["lfcc"], tmp_path / "s", options)
     with pytest.raises(ValueError, match="holds ssl features, not lfcc"):
-        stages.antispoof_gmm("lfcc", run["features"]["ssl"], tmp_path / "g", options)
+        stages.train_gmm("lfcc", run["features"]["ssl"], tmp_path / "g", options)
     with pytest.raises(FileNotFoundError, match="ASV scores"):
-        stages.antispoof_evaluate(run["dirs"], tmp_path / "nowhere", tmp_path / "r",
-                                  tmp_path / "e.json", options)
+        stages.evaluate(run["dirs"], tmp_path / "nowhere", tmp_path / "r", tmp_path / "e.json")
     with pytest.raises(FileNotFoundError, match="system.json"):
-        stages.antispoof_evaluate([tmp_path], run["asv"], tmp_path / "r", tmp_path / "e.json",
-                                  options)
+        stages.evaluate([tmp_path], run["asv"], tmp_path / "r", tmp_path / "e.json")
     noise = tmp_path / "noise.parquet"
     table = pq.read_table(run["manifest"]).drop(["key"])
     pq.write_table(table, noise)
     with pytest.raises(ValueError, match="not an ASVspoof manifest"):
-        stages.antispoof_features("lfcc", noise, tmp_path / "f", tmp_path / "m.json", options)
-    assert main(["stage", "antispoof-siamese", "nope", str(run["features"]["lfcc"]),
+        stages.features("lfcc", noise, tmp_path / "f", tmp_path / "m.json", options)
+    with pytest.raises(ValueError, match="systems.bad.objective: 'triplet'"):
+        stages.train("bad", run["features"]["lfcc"], tmp_path / "s", {**options, "systems": {
+            "bad": {"frontend": "lfcc", "backbone": "lcnn", "objective": "triplet"}}})
+    assert main(["stage", "antispoof-train", "nope", str(run["features"]["lfcc"]),
                  "--out", str(tmp_path / "x"), "--params", str(REPO / "params.yaml")]) == 2
 
 
-def test_dvc_yaml_runs_the_systems_and_front_ends_of_params_yaml():
-    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    antispoof = PARAMS["antispoof"]
-    assert dvc["antispoof-features"]["foreach"] == list(antispoof["frontends"])
-    assert dvc["antispoof-siamese"]["foreach"] == {name: spec["frontend"] for name, spec in
-                                                   antispoof["systems"].items()}
-    assert all(spec["frontend"] in antispoof["frontends"] and spec["objective"] in
-               ("siamese", "original") for spec in antispoof["systems"].values())
-    evaluate = " ".join(dvc["antispoof-evaluate"]["cmd"].split())
-    register = " ".join(dvc["antispoof-register"]["cmd"].split())
-    for name in antispoof["systems"]:
-        assert f"models/antispoof/{name} " in evaluate and f"models/antispoof/{name} " in register
-    for frontend in dvc["antispoof-gmm"]["foreach"]:
-        assert f"models/antispoof/{frontend}-gmm " in evaluate
-    assert antispoof["training"]["batch_size"] == 64 and antispoof["training"]["pairs"] == 50
-    assert antispoof["registry"]["greater_is_better"] is False
+def test_the_evaluation_and_registry_read_their_systems_from_params_yaml(tmp_path):
+    from voxflow.antispoof.params import antispoof_params
+
+    params = antispoof_params(PARAMS["antispoof"])
+    assert params.baseline_folders(tmp_path) == [tmp_path / "baselines" / f"{f}-gmm"
+                                                 for f in PARAMS["antispoof"]["gmm"]["frontends"]]
+    assert [p.name for p in params.system_folders(tmp_path)] == list(PARAMS["antispoof"]["systems"])
+    assert params.training.batch_size == 64 and params.training.pairs == 50
+    assert params.registry.greater_is_better is False

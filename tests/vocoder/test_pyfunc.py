@@ -115,7 +115,7 @@ def test_loaded_champion_refuses_bad_input(champion):
 def test_example_vocodes_a_wav_with_the_champion(champion, tracking, tmp_path):
     spec = importlib.util.spec_from_file_location(
         "vocode_with_champion",
-        Path(__file__).parents[1] / "examples" / "vocode_with_champion.py")
+        Path(__file__).parents[2] / "examples" / "vocode_with_champion.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     t = np.arange(int(0.25 * 16000)) / 16000                  # 0.25 s at 16 kHz: resampled

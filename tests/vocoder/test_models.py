@@ -1,4 +1,4 @@
-"""Universal Parallel WaveNet networks and losses (seed 000) on the tiny configuration: shapes,
+"""Universal Parallel WaveNet networks and losses (the UPW paper) on the tiny configuration: shapes,
 the discretized mixture of logistics, cached generation, the student's flow algebra and the
 distillation objective."""
 from __future__ import annotations
