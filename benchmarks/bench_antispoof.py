@@ -1,5 +1,5 @@
-"""Spoofing detection (the Siamese spoofing paper) on the CPU: feature-extraction throughput per front-end and
-training steps per second per backbone.
+"""Spoofing detection (the Siamese spoofing paper) on the CPU: feature-extraction throughput per
+front-end and training steps per second per backbone.
 
     python benchmarks/bench_antispoof.py [--manifest data/manifests/asvspoof.parquet]
         [--utterances 40] [--backbones lcnn resnet18 senet18 senet34 senet50]

@@ -31,9 +31,10 @@ def antispoof_features(frontend: str, manifest: Input[Dataset], options_json: st
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def antispoof_gmm(frontend: str, features: Input[Artifact], options_json: str,
-                  system: Output[Model], mlflow_tracking_uri: str, parent_run_id: str,
+                  model: Output[Model], mlflow_tracking_uri: str, parent_run_id: str,
                   kfp_run_id: str):
-    """The <frontend>-GMM baseline: `system` is the folder of models/antispoof/<frontend>-gmm."""
+    """The <frontend>-GMM baseline: `model` is the folder of
+    models/antispoof/baselines/<frontend>-gmm."""
     import json
     from pathlib import Path
 
@@ -41,15 +42,15 @@ def antispoof_gmm(frontend: str, features: Input[Artifact], options_json: str,
     from voxflow.tracking import enter_kfp_task
 
     enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id)
-    stages.train_gmm(frontend, Path(features.path), Path(system.path), json.loads(options_json))
+    stages.train_gmm(frontend, Path(features.path), Path(model.path), json.loads(options_json))
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def antispoof_train(name: str, features: Input[Artifact], options_json: str,
-                    system: Output[Model], mlflow_tracking_uri: str, parent_run_id: str,
+def antispoof_train(system: str, features: Input[Artifact], options_json: str,
+                    model: Output[Model], mlflow_tracking_uri: str, parent_run_id: str,
                     kfp_run_id: str, pipeline_name: str = ""):
-    """Train system `name` (a key of params.yaml's antispoof.systems) on its front-end's
-    features: `system` is the folder of models/antispoof/<name>. Inside a dsl.ParallelFor the
+    """Train `system` (a key of params.yaml's antispoof.systems) on its front-end's features:
+    `model` is the folder of models/antispoof/systems/<system>. Inside a dsl.ParallelFor the
     parent run id arrives empty and is found from `pipeline_name` (see `enter_kfp_task`)."""
     import json
     from pathlib import Path
@@ -58,7 +59,7 @@ def antispoof_train(name: str, features: Input[Artifact], options_json: str,
     from voxflow.tracking import enter_kfp_task
 
     enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id, pipeline_name)
-    stages.train(name, Path(features.path), Path(system.path), json.loads(options_json))
+    stages.train(system, Path(features.path), Path(model.path), json.loads(options_json))
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)

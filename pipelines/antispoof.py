@@ -71,9 +71,9 @@ def build(gpus: int = 1) -> GraphComponent:
                                               options_json=antispoof_options, **tracking)
                 gmm[frontend].set_display_name(f"antispoof-gmm-{frontend}")
             for frontend in FRONTENDS:
-                with dsl.ParallelFor(systems_of(frontend), name=f"systems-{frontend}") as name:
+                with dsl.ParallelFor(systems_of(frontend), name=f"systems-{frontend}") as system:
                     # the parent run is found by its tags inside a loop (see antispoof_train)
-                    task = train_on(antispoof_train(name=name,
+                    task = train_on(antispoof_train(system=system,
                                                     features=features[frontend].outputs["features"],
                                                     options_json=antispoof_options,
                                                     **{**tracking, "parent_run_id": ""},
@@ -84,10 +84,10 @@ def build(gpus: int = 1) -> GraphComponent:
 
             def collected(frontend: str) -> dsl.Collected:
                 # one Collected per consumer: compiling rewrites a Collected for the task using it
-                return dsl.Collected(trained[frontend].outputs["system"])
+                return dsl.Collected(trained[frontend].outputs["model"])
 
             evaluate = antispoof_evaluate(
-                gmm_lfcc=gmm["lfcc"].outputs["system"], gmm_cqcc=gmm["cqcc"].outputs["system"],
+                gmm_lfcc=gmm["lfcc"].outputs["model"], gmm_cqcc=gmm["cqcc"].outputs["model"],
                 systems_lfcc=collected("lfcc"), systems_cqcc=collected("cqcc"),
                 systems_ssl=collected("ssl"), corpus_root=synth_task.outputs["corpus_root"],
                 **tracking)

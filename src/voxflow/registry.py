@@ -2,9 +2,9 @@
 
 Every training run registers its model as a new version with the alias `candidate`; the alias
 `champion` moves to it only when its gate metric (params.yaml's `<system>.registry.gate_metric`)
-is not worse than the current champion's. The metric is kept as a tag on each version, so the gate needs nothing but the
-registry. The same `promote_if_not_worse` is the DVC stage and the condition of the Kubeflow
-pipeline's `dsl.If`.
+is not worse than the current champion's. The metric is kept as a tag on each version, so the
+gate needs nothing but the registry. The same `promote_if_not_worse` is the DVC stage and the
+condition of the Kubeflow pipeline's `dsl.If`.
 """
 from __future__ import annotations
 

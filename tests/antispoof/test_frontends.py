@@ -1,6 +1,6 @@
-"""Front-ends of the spoofing countermeasures (the Siamese spoofing paper): LFCC against the ASVspoof 2019
-baseline's recipe written out step by step, CQCC's shapes, deltas and CQT bin placement, and the
-self-supervised front-end without pretrained weights."""
+"""Front-ends of the spoofing countermeasures (the Siamese spoofing paper): LFCC against the
+ASVspoof 2019 baseline's recipe written out step by step, CQCC's shapes, deltas and CQT bin
+placement, and the self-supervised front-end without pretrained weights."""
 from __future__ import annotations
 
 import math

@@ -1,6 +1,6 @@
-"""Networks of the Siamese spoofing detector (the Siamese spoofing paper): Max-Feature-Map, the five embedding
-backbones (shapes, gradients, the layer counts of section 3.2), the MLP classifier of section 3.3
-and table 2's original network."""
+"""Networks of the Siamese spoofing detector (the Siamese spoofing paper): Max-Feature-Map, the
+five embedding backbones (shapes, gradients, the layer counts of section 3.2), the MLP
+classifier of section 3.3 and table 2's original network."""
 from __future__ import annotations
 
 import pytest

@@ -38,8 +38,8 @@ def test_compile_writes_the_ir_of_the_antispoof_pipeline(tmp_path):
     assert json.loads(defaults["antispoof_options"]) == antispoof
     assert json.loads(defaults["ingest_asvspoof"]) == PARAMS["ingest"]["asvspoof"]
     # one ParallelFor per front-end over its systems of params.yaml, fanned in by the evaluation
-    loops = {tasks[key]["taskInfo"]["name"]: items for key, (_, items) in loops(ir).items()}
-    assert loops == {f"systems-{f}": [n for n, s in antispoof["systems"].items()
+    groups = {tasks[key]["taskInfo"]["name"]: items for key, (_, items) in loops(ir).items()}
+    assert groups == {f"systems-{f}": [n for n, s in antispoof["systems"].items()
                                       if s["frontend"] == f] for f in antispoof["frontends"]}
     key_of = {task["taskInfo"]["name"]: key for key, task in tasks.items()}
     evaluate = tasks[key_of["antispoof-evaluate"]]

@@ -1,5 +1,6 @@
-"""The spoofing-detection stages on the tiny ASVspoof corpus, end to end at a reduced size: features (cache, rejects), GMM baseline, a Siamese and an original network, evaluation
-(score files, t-DCF, report), the pyfunc model and the registry gate for a lower-is-better EER."""
+"""The spoofing-detection stages on the tiny ASVspoof corpus, end to end at a reduced size:
+features (cache, rejects), GMM baseline, a Siamese and an original network, evaluation (score
+files, t-DCF, report), the pyfunc model and the registry gate for a lower-is-better EER."""
 from __future__ import annotations
 
 import copy

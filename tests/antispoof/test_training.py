@@ -1,6 +1,6 @@
-"""Training pieces of the Siamese spoofing detector (the Siamese spoofing paper): eq. 3's contrastive loss by hand,
-balanced minibatches and their pairs, eq. 4-5's learning-rate schedule, the GMM baseline, and a
-few Siamese steps on separable features."""
+"""Training pieces of the Siamese spoofing detector (the Siamese spoofing paper): eq. 3's
+contrastive loss by hand, balanced minibatches and their pairs, eq. 4-5's learning-rate
+schedule, the GMM baseline, and a few Siamese steps on separable features."""
 from __future__ import annotations
 
 import math

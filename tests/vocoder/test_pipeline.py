@@ -63,15 +63,15 @@ def test_promote_runs_only_when_the_gate_passed(tmp_path):
 
 
 def test_the_training_tasks_request_gpus_but_not_in_the_local_build(tmp_path):
-    resources = resources(compile_ir(tmp_path, "vocoder"))
-    for name, spec in resources.items():
+    requests = resources(compile_ir(tmp_path, "vocoder"))
+    for name, spec in requests.items():
         if name in TRAINING_TASKS:
             assert spec["accelerator"]["resourceType"] == "nvidia.com/gpu"
             assert spec["accelerator"]["resourceCount"] == "1"
             assert spec["resourceCpuRequest"] and spec["resourceMemoryRequest"]
         else:
             assert "accelerator" not in spec
-    assert TRAINING_TASKS <= set(resources)
+    assert TRAINING_TASKS <= set(requests)
 
     for gpus, count in ((0, None), (4, "4")):
         out = tmp_path / f"gpus-{gpus}.yaml"

@@ -40,7 +40,7 @@ def ssl_config(options: dict):
         raise ValueError(f"unknown SSL preset {preset!r}: expected tiny or paper")
     bundle = options.get("bundle") or ("WAV2VEC2_BASE" if preset == "tiny" else "WAV2VEC2_LARGE")
     return SSLConfig(bundle=bundle, layer=options.get("layer"),
-                     checkpoint=options.get("checkpoint"), seed=int(options.get("seed", 0)),
+                     checkpoint=options.get("checkpoint"), seed=options.get("seed", 0),
                      overrides=_tiny_ssl_params() if preset == "tiny" else {})
 
 

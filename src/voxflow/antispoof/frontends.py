@@ -1,5 +1,6 @@
-"""Front-ends of the spoofing countermeasures (the Siamese spoofing paper): the two ASVspoof 2019 baseline features,
-LFCC and CQCC, and self-supervised speech representations (the paper's wav2vec features).
+"""Front-ends of the spoofing countermeasures (the Siamese spoofing paper): the two ASVspoof
+2019 baseline features, LFCC and CQCC, and self-supervised speech representations (the paper's
+wav2vec features).
 
 LFCC and CQCC are numpy/scipy: a 16 kHz float waveform (samples,) -> (frames, 60) float32, 20
 static coefficients (c0 included, as both baselines keep it) followed by their deltas and double

@@ -1,8 +1,7 @@
-"""The GMM back-end of the ASVspoof 2019 baselines (LFCC-GMM and CQCC-GMM of the Siamese spoofing paper's table 1):
-one diagonal-covariance Gaussian mixture for bona fide frames and one for spoof frames, 512
-components each; an utterance's score is its mean per-frame log-likelihood ratio,
-mean_t log p(x_t | bona fide) - mean_t log p(x_t | spoof), higher meaning bona fide.
-"""
+"""The GMM back-end of the ASVspoof 2019 baselines (LFCC-GMM and CQCC-GMM of the Siamese
+spoofing paper's table 1): one diagonal-covariance Gaussian mixture for bona fide frames and one
+for spoof frames, 512 components each; an utterance's score is its mean per-frame log-likelihood
+ratio, mean_t log p(x_t | bona fide) - mean_t log p(x_t | spoof), higher meaning bona fide. """
 from __future__ import annotations
 
 from collections.abc import Sequence

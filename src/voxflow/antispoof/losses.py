@@ -1,5 +1,6 @@
-"""The representation-learning objective of the Siamese spoofing paper (section 3.1, eq. 3): the contrastive loss
-of a Siamese network (after Hadsell, Chopra and LeCun 2006), on pairs of embeddings.
+"""The representation-learning objective of the Siamese spoofing paper (section 3.1, eq. 3): the
+contrastive loss of a Siamese network (after Hadsell, Chopra and LeCun 2006), on pairs of
+embeddings.
 
     L(Y, x_i, x_j) = (1 - Y) 1/2 D_ij + Y 1/2 max(0, m - D_ij),   D_ij = ||f(x_i) - f(x_j)||_2
 

@@ -1,6 +1,6 @@
-"""Networks of the Siamese spoofing detector (the Siamese spoofing paper, section 3.2-3.3): the embedding backbones
-(LCNN, ResNet18, SENet18/34/50), the MLP classifier trained on their embeddings, and the
-"original" backbone + linear head trained with cross-entropy (table 2).
+"""Networks of the Siamese spoofing detector (the Siamese spoofing paper, section 3.2-3.3): the
+embedding backbones (LCNN, ResNet18, SENet18/34/50), the MLP classifier trained on their
+embeddings, and the "original" backbone + linear head trained with cross-entropy (table 2).
 
 Shapes: features (batch, frames, dims) as the front-ends give them, seen by every backbone as a
 one-channel image (batch, 1, dims, frames); embeddings (batch, embedding_dim); logits

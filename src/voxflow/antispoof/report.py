@@ -1,6 +1,6 @@
-"""Evaluation of the Siamese spoofing paper's systems from their score files: EER on dev and eval, min t-DCF
-against the corpus's ASV scores, per-attack EER, DET curves, a t-SNE figure of the Siamese
-embeddings and `report.md` with tables in the shape of the paper's tables 1-3.
+"""Evaluation of the Siamese spoofing paper's systems from their score files: EER on dev and
+eval, min t-DCF against the corpus's ASV scores, per-attack EER, DET curves, a t-SNE figure of
+the Siamese embeddings and `report.md` with tables in the shape of the paper's tables 1-3.
 
 Every number comes from `voxflow.evaluation.countermeasure` on the systems' ASVspoof score
 files; nothing is copied from the paper except its own figures, quoted in the report as such.

@@ -1,8 +1,7 @@
-"""Minibatches and pairs of the Siamese spoofing paper's representation learning (section 4): minibatches of 64
-with half bona fide and half spoof utterances, and 50 random pairs drawn from each minibatch for
-the contrastive loss. Everything is drawn from seeded torch.Generators, so a seed and an epoch
-give the same batches and pairs on any machine.
-"""
+"""Minibatches and pairs of the Siamese spoofing paper's representation learning (section 4):
+minibatches of 64 with half bona fide and half spoof utterances, and 50 random pairs drawn from
+each minibatch for the contrastive loss. Everything is drawn from seeded torch.Generators, so a
+seed and an epoch give the same batches and pairs on any machine. """
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence

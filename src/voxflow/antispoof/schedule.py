@@ -1,5 +1,6 @@
-"""The two-stage learning-rate schedule of the Siamese spoofing paper (section 4, eq. 4-5): a linear warm-up per
-iteration, then an inverse-square-root decay per iteration (the Transformer's "Noam" shape).
+"""The two-stage learning-rate schedule of the Siamese spoofing paper (section 4, eq. 4-5): a
+linear warm-up per iteration, then an inverse-square-root decay per iteration (the Transformer's
+"Noam" shape).
 
     lr = alpha min((it_steps + 1) / gamma, 1 / sqrt(it_steps + 1)),   gamma = N sqrt(2N)
 

@@ -36,14 +36,15 @@ averaged by DistributedDataParallel, and only rank 0 writes checkpoints, metrics
     torchrun --nnodes=2 --nproc_per_node=4 --rdzv-backend=c10d \\
              --rdzv-endpoint=$MASTER_ADDR:$MASTER_PORT -m voxflow stage ... # two nodes
 
-A Kubeflow PyTorchJob runs that command in its Master and Worker replicas; the training
-operator sets MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK (PET_NNODES / PET_NPROC_PER_NODE
-for torchrun), and with one process per pod (no torchrun) WORLD_SIZE and RANK alone are enough.
-A KFP task runs it on one multi-GPU node by making its command torchrun (or by creating a
+A Kubeflow PyTorchJob runs that command in its Master and Worker replicas; the training operator
+sets MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK (PET_NNODES / PET_NPROC_PER_NODE for
+torchrun), and with one process per pod (no torchrun) WORLD_SIZE and RANK alone are enough. A
+KFP task runs it on one multi-GPU node by making its command torchrun (or by creating a
 PyTorchJob from the task). `checkpoint_dir` must be storage every process can read (a
 ReadWriteMany PVC or the node's disk); `voxflow.tracking.stage_run` opens a stage's MLflow run
-on rank 0 only, and the stages write their outputs on rank 0 only. The loss function receives the DDP-wrapped model and must
-call it (`model(...)`) for gradients to be synchronised; `unwrap(model)` gives the model itself.
+on rank 0 only, and the stages write their outputs on rank 0 only. The loss function receives
+the DDP-wrapped model and must call it (`model(...)`) for gradients to be synchronised;
+`unwrap(model)` gives the model itself.
 """
 from __future__ import annotations
 

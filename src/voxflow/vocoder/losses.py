@@ -74,12 +74,12 @@ def mel_loss(audio: torch.Tensor, target: torch.Tensor, log_mel: nn.Module) -> t
     """Frame-level log-mel loss: the mean absolute difference between the log-mel spectrograms
     of the student's audio and of the target (HiFi-GAN's mel-spectrogram loss), with the
     features' own `log_mel`, so the student's audio re-analysed gives the mel it was conditioned
-    on. Not in the UPW paper: a tiny student distilled for minutes from a teacher trained for minutes
-    learns nothing of the utterance from the KL alone (its output level does not even follow the
-    mel's), and a multi-resolution STFT loss (Parallel WaveGAN) barely does either, dominated as
-    it is by the noise-like fine structure of single bins; averaging within mel bands measures
-    the envelope, which the student learns first. params.yaml's `mel_weight`, 0 gives the
-    paper's objective."""
+    on. Not in the UPW paper: a tiny student distilled for minutes from a teacher trained for
+    minutes learns nothing of the utterance from the KL alone (its output level does not even
+    follow the mel's), and a multi-resolution STFT loss (Parallel WaveGAN) barely does either,
+    dominated as it is by the noise-like fine structure of single bins; averaging within mel
+    bands measures the envelope, which the student learns first. params.yaml's `mel_weight`, 0
+    gives the paper's objective."""
     return (log_mel(audio) - log_mel(target)).abs().mean()
 
 

@@ -1,5 +1,6 @@
-"""Universal Parallel WaveNet (the UPW paper, section 2.2): the conditioning networks (mel-spectrogram
-conditioner and Audio Encoder), the WaveNet teacher and the Parallel WaveNet student.
+"""Universal Parallel WaveNet (the UPW paper, section 2.2): the conditioning networks
+(mel-spectrogram conditioner and Audio Encoder), the WaveNet teacher and the Parallel WaveNet
+student.
 
 Shapes: mel (batch, frames, n_mels) as `voxflow.vocoder.data` serves it, audio and noise
 (batch, frames * hop_length). The conditioning networks return frame-rate conditioning

@@ -18,33 +18,31 @@ class SystemParams:
     speakers: tuple[str, ...] = ()      # () = every speaker of the training split
 
 
-@dataclass(frozen=True)
-class TeacherTraining:
+@dataclass(frozen=True, kw_only=True)
+class TrainingParams:
+    """What the teacher's and the student's trainings share: the loop and the segments."""
     steps: int
     batch_size: int
     segment_seconds: float
     lr: float
     checkpoint_every: int
     log_every: int
-    beta: float = 1.0                   # weight of the Audio Encoder's KL
     grad_clip: float | None = None
 
 
-@dataclass(frozen=True)
-class StudentTraining:
-    steps: int
-    batch_size: int
-    segment_seconds: float
-    lr: float
-    checkpoint_every: int
-    log_every: int
+@dataclass(frozen=True, kw_only=True)
+class TeacherTraining(TrainingParams):
+    beta: float = 1.0                   # weight of the Audio Encoder's KL
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudentTraining(TrainingParams):
     kl_weight: float
     power_weight: float
     n_fft: int                          # of the power loss
     hop_length: int
     mel_weight: float
     samples: int                        # Monte-Carlo draws per position
-    grad_clip: float | None = None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from voxflow.training.distributed import distributed_env
 from voxflow.vocoder.losses import distillation_loss, teacher_loss
 from voxflow.vocoder.mixture import logistic_noise
 from voxflow.vocoder.models import ParallelWaveNetStudent, VocoderConfig, WaveNetTeacher
-from voxflow.vocoder.params import StudentTraining, TeacherTraining, VocoderParams
+from voxflow.vocoder.params import TrainingParams, VocoderParams
 
 
 class TeacherObjective(nn.Module):
@@ -116,7 +116,7 @@ def vocoder_config(params: VocoderParams, system: str) -> VocoderConfig:
 
 
 def segment_sampler(features_dir: Path, params: VocoderParams, system: str,
-                    training: TeacherTraining | StudentTraining):
+                    training: TrainingParams):
     """Training segments of `training.segment_seconds` from the system's speakers."""
     from voxflow.vocoder.data import SegmentSampler
 
@@ -127,7 +127,7 @@ def segment_sampler(features_dir: Path, params: VocoderParams, system: str,
 
 
 def _train(objective: nn.Module, sampler, out_dir: Path, params: VocoderParams,
-           training: TeacherTraining | StudentTraining) -> None:
+           training: TrainingParams) -> None:
     from voxflow.training import TrainConfig, train
 
     config = TrainConfig(steps=training.steps, checkpoint_every=training.checkpoint_every,

@@ -1,4 +1,5 @@
-"""Miniature multilingual multi-speaker TTS corpus (the MLMS paper): LJSpeech metadata, MFA TextGrids.
+"""Miniature multilingual multi-speaker TTS corpus (the MLMS paper): LJSpeech metadata, MFA
+TextGrids.
 
 As in the paper's data, six training languages have one female professional speaker each, and
 the two English ones a male speaker as well; the two held-out adaptation languages (Polish-like,

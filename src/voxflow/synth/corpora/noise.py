@@ -1,11 +1,11 @@
-"""Miniature noise corpus for speech enhancement (the MHCA-AVCRN paper), in DEMAND's one-folder-per-category
-layout: `<root>/<category>/<category>_<split>_<NNN>.wav`, 16 kHz mono 16-bit.
+"""Miniature noise corpus for speech enhancement (the MHCA-AVCRN paper), in DEMAND's
+one-folder-per-category layout: `<root>/<category>/<category>_<split>_<NNN>.wav`, 16 kHz mono
+16-bit.
 
-the MHCA-AVCRN paper evaluates on noises never used in training, so every category has train and test files
-and the split is in each file's name. The two are disjoint by construction: every file is drawn
-from its own seed, keyed by category, split and index, so no test recording (for babble, no
-test talker or sentence) is shared with a training one.
-"""
+The MHCA-AVCRN paper evaluates on noises never used in training, so every category has train and
+test files and the split is in each file's name. The two are disjoint by construction: every
+file is drawn from its own seed, keyed by category, split and index, so no test recording (for
+babble, no test talker or sentence) is shared with a training one."""
 from __future__ import annotations
 
 from dataclasses import dataclass
