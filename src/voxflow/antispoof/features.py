@@ -1,9 +1,9 @@
 """Per-utterance countermeasure features of an ASVspoof manifest (the Siamese spoofing paper's
-front-ends), cached on disk (`voxflow.features.cache`): `out_dir/<split>/<utt_id>.npy`
-(frames, dims) float32, `index.parquet` (INDEX_COLUMNS: utt_id, split, key, attack, speaker, frames, dims, path relative
-to out_dir), `rejects.csv` (utt_id, path, reason) and `frontend.json` (the front-end, its options
-and a description in words; for the SSL front-end it says whether the weights are pretrained or
-a RANDOM INITIALISATION).
+front-ends), cached on disk (`voxflow.features.cache`): `out_dir/<split>/<utt_id>.npy` (frames,
+dims) float32, `index.parquet` (INDEX_COLUMNS: utt_id, split, key, attack, speaker, frames,
+dims, path relative to out_dir), `rejects.csv` (utt_id, path, reason) and `frontend.json` (the
+front-end, its options and a description in words; for the SSL front-end it says whether the
+weights are pretrained or a RANDOM INITIALISATION).
 
 A file that cannot be read, has another sample rate than 16 kHz, is empty, or gives non-finite
 features is reported in rejects.csv and skipped. Utterances run in parallel processes, with a
