@@ -3,7 +3,7 @@ memory and output bytes of both feature extractions, baseline `src/` and this ch
 side.
 
     .venv/bin/python benchmarks/bench_feature_cache.py [--baseline a18865d] [--repeats 3]
-        [--size tiny] [--cache benchmarks/.cache/feature_cache]
+        [--size tiny] [--threads 1] [--cache benchmarks/.cache/feature_cache]
         [--out benchmarks/results/feature_cache.json]
 
 The baseline's `src/` is extracted with `git archive <rev> src | tar -x` into a temporary
@@ -15,7 +15,7 @@ file of both is read once before the runs, so all runs read audio from the page 
 Tasks, each the same call on both sides (the signatures did not change):
 
 * vocoder-logmel: `voxflow.vocoder.data.extract_features(libritts manifest, out, LogMelConfig())`
-  (one process: both sides compute in the calling process, on torch's default threads);
+  (both sides compute in the calling process, with torch);
 * antispoof-lfcc: `voxflow.antispoof.features.extract_features(asvspoof manifest, "lfcc", out,
   {}, workers=2)` (a pool of 2 forked workers);
 * antispoof-lfcc-reuse: the same call again on a folder that already holds that side's complete
@@ -23,16 +23,22 @@ Tasks, each the same call on both sides (the signatures did not change):
   the path where nothing is recomputed.
 
 Every run is a fresh subprocess of this file (`--child`) with PYTHONPATH=<that side's src>
-(checked: the child reports the voxflow it imported), VOXFLOW_PROGRESS=0, writing into a fresh
-output folder. The child imports voxflow's modules first (the front-end module too, which the
-call would otherwise import lazily) and then times only the call with `time.perf_counter`. It
-reports as JSON, from /proc/self/status: its RSS before the call, its peak RSS over its whole
-life (VmHWM before the call and after it; the peak mark is reset just before the call with
-`echo 5 > /proc/self/clear_refs`, so the mark after it is the call's own peak), and the peak RSS
-(ru_maxrss from os.wait4) of every pool worker it reaps (`RUSAGE_CHILDREN` would not do: it
-also counts `ldconfig -p`, run at import, whose ru_maxrss is this process's RSS at its exec). The parent also records the wall time of
-the subprocess. Within each repeat, each task runs baseline then current, back to back, so both
-see the same machine load. Medians over the repeats.
+(checked: the child reports the voxflow it imported), VOXFLOW_PROGRESS=0 and `--threads`
+OpenMP/MKL/BLAS threads (OMP_NUM_THREADS etc.; default 1, 0 leaves the libraries' defaults),
+writing into a fresh output folder. One thread by default because on a shared 2-core machine
+torch's 2 OpenMP threads stall whenever another job holds a core: the log-mel call then takes 3
+to 8 times its single-thread time, whichever code runs. Both sides use the same setting, so their
+outputs can still be compared byte for byte.
+
+The child imports voxflow's modules first (the front-end module too, which the call would
+otherwise import lazily) and then times only the call with `time.perf_counter`. It reports as
+JSON, from /proc/self/status: its RSS before the call, its peak RSS over its whole life (VmHWM
+before the call and after it; the peak mark is reset just before the call with `echo 5 >
+/proc/self/clear_refs`, so the mark after it is the call's own peak), and the peak RSS
+(ru_maxrss from os.wait4) of every pool worker it reaps. `RUSAGE_CHILDREN` would not do: it also
+counts `ldconfig -p`, run at import, whose ru_maxrss is this process's RSS when it exec'd. The
+parent also records the wall time of the subprocess. Within each repeat, each task runs baseline
+then current, back to back, so both see the same machine load. Medians over the repeats.
 
 Outputs: the md5 of every file of every run's folder is compared with the first baseline run of
 that task (and the reuse runs with the antispoof-lfcc runs): byte-identical or not, per task.
@@ -59,6 +65,7 @@ REPO = HERE.parent
 TASKS = ("vocoder-logmel", "antispoof-lfcc", "antispoof-lfcc-reuse")
 SIDES = ("baseline", "current")
 CHILD_ENV = {"VOXFLOW_PROGRESS": "0", "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0"}
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 # --- child: one extraction, in a fresh interpreter ---
@@ -116,11 +123,11 @@ def _child(task: str, manifest: str, out_dir: str) -> None:
     worker_peaks = _record_worker_peaks()
     rss_before, peak_imports = _status_kb("VmRSS"), _status_kb("VmHWM")
     Path("/proc/self/clear_refs").write_text("5")     # VmHWM := VmRSS: the call's own peak
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     index = call()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     print(json.dumps({
-        "seconds": seconds, "rows": len(index), "voxflow": voxflow.__file__,
+        "seconds": seconds, "cpu_s_main": cpu, "rows": len(index), "voxflow": voxflow.__file__,
         "rss_before_call_kb": rss_before, "peak_rss_imports_kb": peak_imports,
         "peak_rss_call_kb": _status_kb("VmHWM"),
         "peak_rss_main_kb": max(peak_imports, _status_kb("VmHWM")),
@@ -182,8 +189,10 @@ def _md5s(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _run(side_src: Path, task: str, manifest: str, out_dir: Path) -> dict:
+def _run(side_src: Path, task: str, manifest: str, out_dir: Path, threads: int) -> dict:
     env = {**os.environ, **CHILD_ENV, "PYTHONPATH": str(side_src)}
+    if threads:
+        env.update({var: str(threads) for var in THREAD_VARS})
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", task,
                            manifest, str(out_dir)], env=env, capture_output=True, text=True)
@@ -208,6 +217,9 @@ def main() -> None:
     parser.add_argument("--baseline", default="a18865d")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", default="tiny")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="OpenMP/MKL/BLAS threads of each child (0: the libraries' "
+                             "defaults, one per core)")
     parser.add_argument("--cache", type=Path, default=HERE / ".cache" / "feature_cache")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "feature_cache.json")
     args = parser.parse_args()
@@ -236,7 +248,7 @@ def main() -> None:
                     out_dir = tmp / "runs" / f"{task}-{side}-{repeat}"
                     if task == "antispoof-lfcc-reuse":
                         shutil.copytree(tmp / "runs" / f"antispoof-lfcc-{side}-{repeat}", out_dir)
-                    result = _run(srcs[side], task, manifests[task], out_dir)
+                    result = _run(srcs[side], task, manifests[task], out_dir, args.threads)
                     md5s = _md5s(out_dir)
                     # the reuse run must leave exactly the fresh lfcc cache
                     ref_task = "antispoof-lfcc" if task == "antispoof-lfcc-reuse" else task
@@ -245,9 +257,11 @@ def main() -> None:
                     if not same:
                         identical[task] = False
                         ref = reference[ref_task]
+                        changed = sorted(p for p in set(md5s) | set(ref)
+                                         if md5s.get(p) != ref.get(p))
                         differences[task].append(
-                            f"{side} repeat {repeat}: " + ", ".join(sorted(
-                                p for p in set(md5s) | set(ref) if md5s.get(p) != ref.get(p)))[:500])
+                            f"{side} repeat {repeat}: {len(changed)} files: "
+                            + ", ".join(changed[:10]))
                     runs.append({"task": task, "side": side, "repeat": repeat, **result,
                                  "files": len(md5s), "bytes": sum(
                                      p.stat().st_size for p in out_dir.rglob("*") if p.is_file()),
@@ -270,6 +284,7 @@ def main() -> None:
             row[side] = {
                 "median_s": statistics.median(r["seconds"] for r in mine),
                 "min_s": min(r["seconds"] for r in mine),
+                "median_cpu_s_main": statistics.median(r["cpu_s_main"] for r in mine),
                 "max_s": max(r["seconds"] for r in mine),
                 "median_wall_s": statistics.median(r["wall_s"] for r in mine),
                 "peak_rss_main_mib": statistics.median(_mib(r["peak_rss_main_kb"])
@@ -295,7 +310,8 @@ def main() -> None:
         "torch": torch.__version__, "numpy": numpy.__version__, "pandas": pandas.__version__,
         "pyarrow": pyarrow.__version__, "baseline": baseline_sha, "current_head": head_sha,
         "current_src_uncommitted_changes": src_dirty, "size": args.size, "seed": 0,
-        "repeats": args.repeats, "corpora": corpora,
+        "repeats": args.repeats, "threads": args.threads or "library defaults",
+        "corpora": corpora,
         "warmed_files_bytes": warmed, "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(), "summary": summary,
         "differences": {t: d for t, d in differences.items() if d}, "runs": runs}
@@ -304,8 +320,8 @@ def main() -> None:
 
     print(f"\nbaseline {baseline_sha[:7]} vs current {head_sha[:7]}"
           f"{' + uncommitted src changes' if src_dirty else ''}; {args.size}, "
-          f"{args.repeats} repeats, medians; load average {load_before[0]:.2f} -> "
-          f"{record['loadavg_after'][0]:.2f}\n")
+          f"{args.repeats} repeats, medians, {args.threads or 'default'} OpenMP thread(s); "
+          f"load average {load_before[0]:.2f} -> {record['loadavg_after'][0]:.2f}\n")
     print("| task | utterances | baseline (s) | current (s) | ratio current/baseline | "
           "peak RSS, main process: baseline / current (MiB) | rise in the call: baseline / "
           "current (MiB) | largest worker: baseline / current (MiB) | outputs |")
