@@ -88,7 +88,7 @@ def test_a_local_run_of_the_antispoof_pipeline(tmp_path, tracking, monkeypatch):
     assert decision["value"] == metrics[f"{decision['system']}/eval/eer"]
     version = mlflow.MlflowClient().get_model_version_by_alias("kfp-antispoof-test", "candidate")
     assert str(version.version) == decision["version"]
-    assert json.loads((outputs / "antispoof-promote" / "outcome").read_text())["promoted"] is True
+    assert json.loads((outputs / "promote" / "outcome").read_text())["promoted"] is True
     champion = mlflow.MlflowClient().get_model_version_by_alias("kfp-antispoof-test", "champion")
     assert champion.version == version.version
 

@@ -124,7 +124,7 @@ def test_a_local_run_of_the_vocoder_pipeline(tmp_path, tracking, monkeypatch):
     decision = json.loads((outputs / "vocoder-register" / "decision").read_text())
     assert decision["gate_passed"] is True
     assert decision["value"] == metrics[options["registry"]["gate_metric"]]
-    outcome = json.loads((outputs / "vocoder-promote" / "outcome").read_text())
+    outcome = json.loads((outputs / "promote" / "outcome").read_text())
     assert outcome["promoted"] is True
     client = mlflow.MlflowClient()
     assert client.get_model_version_by_alias("kfp-vocoder-test", "champion").version == \
