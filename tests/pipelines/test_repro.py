@@ -55,7 +55,7 @@ def test_dvc_repro_builds_the_dag_once(tmp_path):
     parents = [r for r in runs if r.info.run_name == "dvc-repro"]
     children = [r for r in runs if "voxflow.stage" in r.data.tags]
     with Repo(str(clone)) as repo:            # every stage of dvc.yaml, as DVC counts them
-        stages = {s.addressing for s in repo.index.graph.nodes if isinstance(s, PipelineStage)}
+        stages = {s.name for s in repo.index.graph.nodes if isinstance(s, PipelineStage)}
     assert len(parents) == 2 and {c.info.run_name for c in children} == stages
     assert len(children) == len(stages)        # each ran once
     assert {c.data.tags["mlflow.parentRunId"] for c in children} <= {p.info.run_id for p in parents}
