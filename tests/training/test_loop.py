@@ -399,3 +399,23 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     # one process cannot resume a two-process run
     with pytest.raises(ValueError, match="written by 2 training processes"):
         run_toy(tmp_path / "ckpt", 8, device="cpu")
+
+
+def held_out_error(model: nn.Module) -> dict:
+    batch = toy_batch(torch.Generator().manual_seed(99))
+    return {"mse": float(toy_loss(model, batch)[0])}
+
+
+def test_validation_history_survives_resumption(tmp_path):
+    """Validations every 5 steps and at the last: a run resumed at step 10 returns the whole
+    history, the same as an uninterrupted run's."""
+    def train_to(steps, folder):
+        return train(toy_model(), toy_loss, toy_batch, folder,
+                     toy_config(steps, validate_every=5), validate=held_out_error)
+
+    whole = train_to(12, tmp_path / "whole")
+    train_to(10, tmp_path / "resumed")
+    resumed = train_to(12, tmp_path / "resumed")
+    assert [v["step"] for v in whole.validation] == [5, 10, 12]
+    assert resumed.validation == whole.validation
+    assert whole.validation[-1]["mse"] < whole.validation[0]["mse"]

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 from torch.autograd.functional import jacobian
+from torchaudio.functional import lfilter
 from torch.utils.flop_counter import FlopCounterMode
 
 from voxflow.features.logmel import LogMel, LogMelConfig
@@ -18,7 +19,7 @@ from voxflow.vocoder import (AudioEncoder, ConditioningNetwork, MelConditioner,
 from voxflow.vocoder.layers import upsample
 from voxflow.vocoder.mixture import (LEVELS, dequantize, discretized_log_prob, logistic_noise,
                                      quantize, sample_mixture)
-from voxflow.vocoder.models import StudentOutput, standard_normal_kl
+from voxflow.vocoder.models import DC_BLOCKER_POLE, StudentOutput, standard_normal_kl
 
 BATCH, FRAMES, HOP = 2, 3, 300
 SAMPLES = FRAMES * HOP
@@ -199,7 +200,9 @@ def test_student_flows_invert_sample_by_sample(short_student):
     with torch.no_grad():
         out = student(z, cond)
         assert torch.allclose(out.audio, z * out.log_scale.exp() + out.mean, atol=1e-12)
-        x = out.audio
+        # undo the output's DC blocker, x[n] = y[n] - 0.99 y[n-1] + x[n-1], then each flow
+        x = lfilter(out.audio, out.audio.new_tensor([1.0, -1.0]),
+                    out.audio.new_tensor([1.0, -DC_BLOCKER_POLE]), clamp=False)
         for flow in reversed(student.flows):    # x_{i-1}[t] from x_i[t] and x_{i-1}[<t]
             previous = torch.zeros_like(x)
             for t in range(x.shape[-1]):

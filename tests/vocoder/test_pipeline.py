@@ -108,6 +108,7 @@ def test_a_local_run_of_the_vocoder_pipeline(tmp_path, tracking, monkeypatch):
         options[part].update(steps=2, batch_size=2, segment_seconds=0.05, checkpoint_every=1,
                              log_every=1)
     options["student"].update(n_fft=256, hop_length=64)
+    options["teacher"].update(validation_seconds=0.05)
     options["evaluation"].update(utterances=2, max_seconds=0.5)     # BS.1770 needs 0.4 s
     options["registry"]["model_name"] = "kfp-vocoder-test"
     assert main(["pipeline", "run-local", "--pipeline", "vocoder", "--workdir",

@@ -30,6 +30,7 @@ def quick(section: dict = SECTION, **evaluation) -> dict:
         section[part].update(steps=3, batch_size=2, segment_seconds=0.05, checkpoint_every=2,
                              log_every=1)
     section["student"].update(n_fft=256, hop_length=64)
+    section["teacher"].update(validation_seconds=0.05)
     section["evaluation"].update(evaluation)
     return section
 
@@ -143,7 +144,8 @@ def test_more_steps_continue_from_the_last_checkpoint(features, tmp_path, tracki
 
 @pytest.mark.parametrize("change, message", [
     ({"preset": "huge"}, "unknown preset 'huge'"),
-    ({"teacher": {"steps": 3}}, "vocoder.teacher: missing key"),
+    ({"teacher": {"stepz": 3}}, "vocoder.teacher: unknown key.*stepz"),
+    ({"student": 3}, "vocoder.student: expected a mapping"),
     ({"seed": "0"}, "vocoder.seed: expected an integer"),
     ({"typo": 1}, "unknown key.*typo")])
 def test_bad_params_name_the_key(features, tmp_path, change, message):

@@ -6,6 +6,7 @@ steps. The caller supplies three plain functions:
     loss_fn(model, batch) -> (loss, {"name": value, ...})   # scalar tensor + terms to log
     sample_batch(generator) -> batch                         # all randomness from `generator`
     samples(model) -> {"name": (waveform, sample_rate)}      # optional audio to listen to
+    validate(model) -> {"name": value, ...}                  # optional held-out measurements
 
 and the loop does the rest: device placement, mixed precision, gradient clipping, checkpoints,
 resumption, MLflow logging, a progress bar and data-parallel training.
@@ -23,7 +24,10 @@ never change training.
 MLflow. Every `log_every` steps (and at the last) the means of the loss terms over the steps
 since the previous log, averaged over the processes, go to the active MLflow run as metrics
 `train/<name>` (with `train/lr`) at that step; every `sample_every` steps the samples are written
-as WAV files to `checkpoint_dir/samples/step-N/` and logged as artifacts `samples/step-N/`. The
+as WAV files to `checkpoint_dir/samples/step-N/` and logged as artifacts `samples/step-N/`;
+every `validate_every` steps (and at the last) `validate(model)`, run in eval mode under its own
+seeded random state, goes to MLflow as `val/<name>` and to the result's `validation` history
+(kept in the checkpoints, so a resumed run returns the whole history). The
 loop never starts a run: stage functions wrap it in `voxflow.tracking.stage_run`; without an
 active run nothing is logged.
 
@@ -87,6 +91,7 @@ class TrainConfig:
     checkpoint_every: int = 1000      # steps; the last step is always checkpointed
     log_every: int = 50               # steps between MLflow metrics
     sample_every: int = 0             # steps between audio samples (0: never)
+    validate_every: int = 0           # steps between validations (0: only at the last step)
     seed: int = 0
     lr: float = 1e-3                  # of the default Adam optimizer
     grad_clip: float | None = None    # max global gradient norm
@@ -101,6 +106,9 @@ class TrainConfig:
         for name in ("checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.validate_every < 0:
+            raise ValueError(f"validate_every must be >= 0 (0: at the last step), got "
+                             f"{self.validate_every}")
         if self.sample_every < 0:
             raise ValueError(f"sample_every must be >= 0 (0: never), got {self.sample_every}")
         if self.keep_checkpoints is not None and self.keep_checkpoints < 1:
@@ -114,6 +122,7 @@ class TrainResult:
     step: int                                   # optimizer steps done
     losses: dict[str, float] = field(default_factory=dict)  # last logged means
     checkpoint: Path | None = None              # the final checkpoint
+    validation: list[dict] = field(default_factory=list)   # {"step", names...} per validation
 
 
 def stream_seeds(seed: int, rank: int) -> tuple[int, int]:
@@ -150,7 +159,8 @@ def train(model: nn.Module, loss_fn: LossFn, sample_batch: Callable[[torch.Gener
           optimizer_factory: Callable[[list[nn.Parameter]], torch.optim.Optimizer] | None = None,
           parameters: Iterable[nn.Parameter] | None = None,
           samples: Callable[[nn.Module], dict] | None = None,
-          scheduler_factory: Callable[[torch.optim.Optimizer], Any] | None = None) -> TrainResult:
+          scheduler_factory: Callable[[torch.optim.Optimizer], Any] | None = None,
+          validate: Callable[[nn.Module], dict[str, float]] | None = None) -> TrainResult:
     """Train `model` for `config.steps` steps, resuming from `checkpoint_dir` if it holds a
     checkpoint.
 
@@ -158,18 +168,20 @@ def train(model: nn.Module, loss_fn: LossFn, sample_batch: Callable[[torch.Gener
     frozen (requires_grad False), e.g. a teacher held by a distillation wrapper module (the loop
     calls `model.train()`: such a wrapper keeps its teacher in eval mode by overriding `train`).
     `optimizer_factory(parameters)` defaults to Adam(lr=config.lr); `scheduler_factory(optimizer)`
-    builds an LR scheduler stepped once per step. The model is moved to the training device;
+    builds an LR scheduler stepped once per step; `validate(model)` measures it on held-out
+    data (rank 0 only). The model is moved to the training device;
     batches are moved there before `loss_fn` sees them. Returns the final step, the last logged
     losses and the final checkpoint (the same on every rank)."""
     env = distributed_env()
     device = select_device(config.device, env)
     init_distributed(env, device)
     return _train(model, loss_fn, sample_batch, Path(checkpoint_dir), config, optimizer_factory,
-                  parameters, samples, scheduler_factory, env, device)
+                  parameters, samples, scheduler_factory, validate, env, device)
 
 
 def _train(model, loss_fn, sample_batch, checkpoint_dir, config, optimizer_factory, parameters,
-           samples, scheduler_factory, env: DistEnv, device: torch.device) -> TrainResult:
+           samples, scheduler_factory, validate, env: DistEnv, device: torch.device
+           ) -> TrainResult:
     model.to(device)
     trainable = _trainable(model, parameters)
     optimizer = (optimizer_factory or (lambda p: torch.optim.Adam(p, lr=config.lr)))(trainable)
@@ -186,7 +198,7 @@ def _train(model, loss_fn, sample_batch, checkpoint_dir, config, optimizer_facto
         np.random.seed(global_seed % 2**32)
         torch.manual_seed(global_seed)
         generator.manual_seed(data_seed)
-        step, losses, last = 0, {}, None
+        step, losses, last, validation = 0, {}, None, []
     else:
         last, state = found
         unwrap(model).load_state_dict(state["model"])
@@ -201,13 +213,14 @@ def _train(model, loss_fn, sample_batch, checkpoint_dir, config, optimizer_facto
         restore_rng(state["rng"][env.rank], generator, device)
         window.load(state.get("window", [None] * env.world_size)[env.rank])
         step, losses = state["step"], state.get("losses", {})
+        validation = list(state.get("validation", []))
         if env.is_main:
             log.info("resuming from %s (step %d of %d)", last, step, config.steps)
         del state
     if step >= config.steps:
         if env.is_main:
             log.info("%s is at step %d: nothing to train (steps=%d)", last, step, config.steps)
-        return TrainResult(step, losses, last)
+        return TrainResult(step, losses, last, validation)
 
     train_model = model
     if env.distributed:
@@ -254,12 +267,16 @@ def _train(model, loss_fn, sample_batch, checkpoint_dir, config, optimizer_facto
             if (samples is not None and config.sample_every and step % config.sample_every == 0
                     and env.is_main):
                 _log_samples(samples, model, step, checkpoint_dir, config.seed, device)
+            if validate is not None and env.is_main and (
+                    step == config.steps
+                    or (config.validate_every and step % config.validate_every == 0)):
+                validation.append(_validate(validate, model, step, config.seed, device))
             if step % config.checkpoint_every == 0 or step == config.steps:
                 last = _checkpoint(step, model, optimizer, scheduler, scaler, generator, window,
-                                   losses, config, env, device, checkpoint_dir)
+                                   losses, validation, config, env, device, checkpoint_dir)
     if env.is_main and (mlflow := _active_mlflow()) is not None:
         mlflow.set_tag("voxflow.checkpoint", str(last.resolve()))
-    return TrainResult(step, losses, last)
+    return TrainResult(step, losses, last, validation)
 
 
 def _trainable(model: nn.Module, parameters) -> list[nn.Parameter]:
@@ -349,8 +366,8 @@ def _check_compatible(path: Path, state: dict, config: TrainConfig, env: DistEnv
                          "resume with the same number or use a new checkpoint_dir")
 
 
-def _checkpoint(step, model, optimizer, scheduler, scaler, generator, window, losses, config,
-                env, device, checkpoint_dir) -> Path:
+def _checkpoint(step, model, optimizer, scheduler, scaler, generator, window, losses, validation,
+                config, env, device, checkpoint_dir) -> Path:
     # gathering the per-rank states also lines the processes up before rank 0 writes
     rng = all_gather(capture_rng(generator, device), env)
     windows = all_gather(window.state(), env)
@@ -362,7 +379,8 @@ def _checkpoint(step, model, optimizer, scheduler, scaler, generator, window, lo
                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
                          "scaler": scaler.state_dict() if scaler.is_enabled() else None,
                          "config": asdict(config), "world_size": env.world_size,
-                         "rng": rng, "window": windows, "losses": dict(losses)}, path)
+                         "rng": rng, "window": windows, "losses": dict(losses),
+                         "validation": list(validation)}, path)
         for old in prune_checkpoints(checkpoint_dir, config.keep_checkpoints):
             log.debug("removed %s", old)
         log.info("step %d: checkpoint %s", step, path)
@@ -395,6 +413,22 @@ def _isolated_rng(seed: int, device: torch.device):
         finally:
             random.setstate(python)
             np.random.set_state(numpy)
+
+
+def _validate(validate, model: nn.Module, step: int, seed: int, device: torch.device) -> dict:
+    model = unwrap(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with _isolated_rng(seed, device), torch.no_grad():
+            measured = {name: float(value) for name, value in validate(model).items()}
+    finally:
+        model.train(was_training)
+    if (mlflow := _active_mlflow()) is not None:
+        mlflow.log_metrics({f"val/{name}": value for name, value in measured.items()}, step=step)
+    log.info("step %d: validation %s", step,
+             ", ".join(f"{name} {value:.4g}" for name, value in measured.items()))
+    return {"step": step, **measured}
 
 
 def _log_samples(samples, model: nn.Module, step: int, checkpoint_dir: Path, seed: int,

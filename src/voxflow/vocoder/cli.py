@@ -21,7 +21,7 @@ def _features(args: argparse.Namespace) -> None:
 def _teacher(args: argparse.Namespace) -> None:
     from voxflow.vocoder import stages
 
-    stages.train_teacher(args.system, args.features, args.out, _section(args))
+    stages.train_teacher(args.system, args.features, args.out, _section(args), args.plots)
 
 
 def _student(args: argparse.Namespace) -> None:
@@ -54,6 +54,7 @@ def add_stages(stage) -> list[argparse.ArgumentParser]:
     teacher.add_argument("system", help="a key of params.yaml's vocoder.systems (upw, sdpw)")
     teacher.add_argument("features", type=Path, help="the vocoder-features folder")
     teacher.add_argument("--out", type=Path, required=True)
+    teacher.add_argument("--plots", type=Path, help="DVC plots CSV of the teacher's validations")
     teacher.set_defaults(func=_teacher)
     student = stage.add_parser("vocoder-student", help="distill a vocoder system's Parallel "
                                "WaveNet student from its teacher")

@@ -10,6 +10,7 @@ reported in `rejects.csv` and skipped.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import partial
 from pathlib import Path
 
@@ -67,13 +68,16 @@ class SegmentSampler:
 
     Utterances are drawn with probability proportional to their length, offsets uniformly; all
     randomness comes from the generator, so a training loop that checkpoints it resumes on the
-    same batches. Utterances shorter than a segment are left out (an error if none remains)."""
+    same batches. Utterances shorter than a segment, and those in `exclude` (held out), are left
+    out (an error if none remains)."""
 
     def __init__(self, features_dir: Path, split: str, batch_size: int, segment_frames: int,
-                 hop_length: int, speakers: tuple[str, ...] | None = None):
+                 hop_length: int, speakers: tuple[str, ...] | None = None,
+                 exclude: Collection[str] = ()):
         features_dir = Path(features_dir)
         index = read_index(features_dir)
-        index = index[(index["split"] == split) & (index["frames"] >= segment_frames)]
+        index = index[(index["split"] == split) & (index["frames"] >= segment_frames)
+                      & ~index["utt_id"].isin(list(exclude))]
         if speakers is not None:
             index = index[index["speaker"].isin(speakers)]
         if index.empty:
@@ -91,6 +95,11 @@ class SegmentSampler:
         frames = np.concatenate(self.mels).astype(np.float64)
         return (torch.from_numpy(frames.mean(axis=0)).float(),
                 torch.from_numpy(frames.std(axis=0)).float())
+
+    def audio_rms(self) -> float:
+        """The RMS of every sample the sampler draws from: the level a student starts at."""
+        total = sum(float(np.square(w, dtype=np.float64).sum()) for w in self.waves)
+        return (total / sum(w.size for w in self.waves)) ** 0.5
 
     def __call__(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
         picks = torch.multinomial(self.weights, self.batch_size, replacement=True,

@@ -2,9 +2,11 @@
 
 Every system re-synthesizes the test utterances from their log-mel; the waveforms are written
 beside the natural recordings and scored with voxflow's metrics (PESQ wide-band, STOI, MCD,
-F0 RMSE, V/UV error). The summary is one row per test set and one column group per system, the
-shape of the UPW paper's table 5 with objective metrics in place of MUSHRA scores; the same
-waveforms feed a MUSHRA package (`voxflow.evaluation.mushra.export_test`).
+F0 RMSE, V/UV error). Two test sets: the evaluation split's speakers, unseen in training, and
+held-out utterances of the speaker-dependent systems' own speakers (SDPW against UPW on SDPW's
+voice, the paper's comparison). The summary is one row per test set and one column group per
+system, the shape of the UPW paper's table 5 with objective metrics in place of MUSHRA scores;
+the unseen-speaker waveforms feed a MUSHRA package (`voxflow.evaluation.mushra.export_test`).
 """
 from __future__ import annotations
 
@@ -34,11 +36,11 @@ SUMMARY_METRICS = ("pesq_wb", "stoi", "mcd", "f0_rmse", "vuv_error")
 
 def synthesize_test_set(features_dir: Path, split: str, vocoders: dict[str, Vocoder],
                         out_dir: Path, sample_rate: int, hop_length: int,
-                        max_utterances: int | None = None, max_seconds: float | None = None
-                        ) -> pd.DataFrame:
+                        max_utterances: int | None = None, max_seconds: float | None = None,
+                        utt_ids: list[str] | None = None) -> pd.DataFrame:
     """Write out_dir/reference/<utt>.wav and out_dir/<system>/<utt>.wav for the first
-    `max_utterances` utterances of `split`, each cut to its first `max_seconds`; returns the
-    pairs (system, id, reference, degraded).
+    `max_utterances` utterances of `split` (of `utt_ids` only, if given), each cut to its first
+    `max_seconds`; returns the pairs (system, id, reference, degraded).
 
     Utterances of the same length after the cut are vocoded as one batch: the autoregressive
     teacher costs the same per generated step whatever the batch, so a test set cut to a common
@@ -46,7 +48,10 @@ def synthesize_test_set(features_dir: Path, split: str, vocoders: dict[str, Voco
     its own frames only (a stochastic vocoder's noise draws depend on the batch's makeup)."""
     features_dir, out_dir = Path(features_dir), Path(out_dir)
     index = pd.read_parquet(features_dir / "index.parquet")
-    index = index[index["split"] == split].sort_values("utt_id").head(max_utterances)
+    index = index[index["split"] == split]
+    if utt_ids is not None:
+        index = index[index["utt_id"].isin(utt_ids)]
+    index = index.sort_values("utt_id").head(max_utterances)
     if index.empty:
         raise ValueError(f"{features_dir}: no utterance in split {split!r}")
     frames = index["frames"] if max_seconds is None else index["frames"].clip(
@@ -97,7 +102,7 @@ def score_systems(pairs: pd.DataFrame, test_set: str, workers: int | None = None
         table = quality.tables["pesq_stoi"].merge(
             spectral.tables["spectral"].drop(columns=["reference", "degraded"]), on="id",
             suffixes=("", "_spectral"))
-        per_system.append(table.assign(system=system))
+        per_system.append(table.assign(system=system, test_set=test_set))
         both = {**quality.metrics, **spectral.metrics}
         summary["utterances"] = len(group)
         for name in SUMMARY_METRICS:
@@ -109,21 +114,27 @@ def score_systems(pairs: pd.DataFrame, test_set: str, workers: int | None = None
 
 
 def markdown_summary(summary: pd.DataFrame, systems: list[str]) -> str:
-    """The summary as a Markdown table: one row per system, mean +- 95% CI per metric."""
-    row = summary.iloc[0]
-    lines = [f"Analysis-synthesis on {row['test_set']} ({row['utterances']} utterances, "
-             "speakers unseen in training)", "",
-             "| system | " + " | ".join(SUMMARY_METRICS) + " |",
-             "|---|" + "---|" * len(SUMMARY_METRICS)]
-    for system in systems:
-        cells = [f"{row[f'{system} {m}']:.3f} ± {row[f'{system} {m} ci95']:.3f}"
-                 for m in SUMMARY_METRICS]
-        lines.append(f"| {system} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    """The summary as Markdown tables, one per test set: one row per system it has, mean +-
+    95% CI per metric."""
+    lines = []
+    for _, row in summary.iterrows():
+        lines += [f"Analysis-synthesis on {row['test_set']} ({row['utterances']} utterances)",
+                  "", "| system | " + " | ".join(SUMMARY_METRICS) + " |",
+                  "|---|" + "---|" * len(SUMMARY_METRICS)]
+        for system in systems:
+            if f"{system} {SUMMARY_METRICS[0]}" not in row or pd.isna(
+                    row[f"{system} {SUMMARY_METRICS[0]}"]):
+                continue
+            cells = [f"{row[f'{system} {m}']:.3f} ± {row[f'{system} {m} ci95']:.3f}"
+                     for m in SUMMARY_METRICS]
+            lines.append(f"| {system} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def systems_table(summary: pd.DataFrame, systems: list[str]) -> pd.DataFrame:
-    """The summary in long form (system, metric, value, ci95): the DVC plot of the systems."""
+    """The unseen-speaker summary in long form (system, metric, value, ci95): the DVC plot of
+    the systems."""
     row = summary.iloc[0]
     return pd.DataFrame([(system, metric, row[f"{system} {metric}"],
                           row[f"{system} {metric} ci95"])
@@ -156,10 +167,12 @@ def evaluate_vocoders(params: VocoderParams, features_dir: Path, teacher_path: P
                       ) -> tuple[Report, list[str]]:
     """Analysis-synthesis of params.yaml's evaluation split by the UPW student (e = 0 and
     encoding the reference), the SDPW student (if given), Griffin-Lim and the UPW teacher (if
-    `evaluation.teacher`), scored and written into out_dir (see `write_report`); returns the
-    report and the systems in table order. Every random draw is seeded from `params.seed`."""
+    `evaluation.teacher`), and of the held-out utterances of SDPW's speaker by all but the
+    teacher, scored (metrics `<system>/<metric>` and `seen-speaker/<system>/<metric>`) and
+    written into out_dir (see `write_report`); returns the report and the systems in table
+    order. Every random draw is seeded from `params.seed`."""
     from voxflow.features.logmel import GriffinLimVocoder
-    from voxflow.vocoder.training import load_student, load_teacher
+    from voxflow.vocoder.training import load_student, load_teacher, seen_speaker_utterances
 
     evaluation, mel_config, seed = params.evaluation, params.features, params.seed
     teacher, student = load_teacher(Path(teacher_path)), load_student(Path(student_path))
@@ -184,5 +197,18 @@ def evaluate_vocoders(params: VocoderParams, features_dir: Path, teacher_path: P
                                 mel_config.sample_rate, mel_config.hop_length,
                                 evaluation.utterances, evaluation.max_seconds)
     report = score_systems(pairs, evaluation.split)
+    held_out = seen_speaker_utterances(params, Path(features_dir))
+    if held_out:
+        seen = {name: vocoder for name, vocoder in vocoders.items() if name != "teacher"}
+        seen_pairs = synthesize_test_set(features_dir, params.train_split, seen,
+                                         out_dir / "audio-seen-speaker", mel_config.sample_rate,
+                                         mel_config.hop_length, None, evaluation.max_seconds,
+                                         held_out)
+        seen_report = score_systems(seen_pairs, f"{params.train_split} held out, seen speakers")
+        report.metrics.update({f"seen-speaker/{name}": value
+                               for name, value in seen_report.metrics.items()})
+        for name in ("utterances", "summary"):
+            report.tables[name] = pd.concat([report.tables[name], seen_report.tables[name]],
+                                            ignore_index=True)
     write_report(report, pairs, list(vocoders), out_dir, seed)
     return report, list(vocoders)

@@ -22,7 +22,8 @@ from torchaudio.functional import lfilter
 from voxflow.vocoder.layers import ConvQueue, ResidualBlock, pointwise, shift_right
 from voxflow.vocoder.mixture import logistic_noise, sample_mixture
 
-DC_BLOCKER_POLE = 0.99      # of the student's output filter, see ParallelWaveNetStudent.synthesize
+DC_BLOCKER_POLE = 0.99      # of the student's output filter, see ParallelWaveNetStudent.forward
+LOGISTIC_STD = torch.pi / 3 ** 0.5  # of the standard logistic the student's noise is drawn from
 
 
 @dataclass(frozen=True)
@@ -388,7 +389,20 @@ class ParallelWaveNetStudent(nn.Module):
         vocoder = replace(teacher.config, student=config or teacher.config.student)
         return cls(vocoder, teacher.conditioning)
 
+    def set_output_level(self, rms: float) -> None:
+        """Start the student at the training audio's level: the last flow's log-scale bias at
+        log(rms / std of the logistic noise), so that the untrained student's output has the
+        speech's RMS instead of the noise's 1.8 (30 dB too loud for speech at RMS 0.05)."""
+        with torch.no_grad():
+            self.flows[-1].output.bias[1] = float(torch.log(torch.tensor(rms / LOGISTIC_STD)))
+
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> StudentOutput:
+        """The flows, then a DC blocker y[n] = x[n] - x[n-1] + 0.99 y[n-1] (-3 dB at 38 Hz at
+        24 kHz, below the mel's 50 Hz): nothing in the conditioning determines what lies
+        below its band, and a briefly trained student's shifts drift there, up to a DC offset
+        larger than the speech. The filter is part of the model, in training as at synthesis:
+        y[n] - x[n] depends on x[<n] only, so y[n] given z[<n] is the same logistic shifted by
+        it, and distillation sees the output that is heard."""
         _check_length(z.shape[-1], cond, self.hop_length)
         x, mean, log_scale = z, torch.zeros_like(z), torch.zeros_like(z)
         for flow in self.flows:
@@ -396,21 +410,18 @@ class ParallelWaveNetStudent(nn.Module):
             x = x * torch.exp(scale) + shift
             mean = mean * torch.exp(scale) + shift
             log_scale = log_scale + scale
-        return StudentOutput(x, mean, log_scale, log_scale.sum(dim=-1))
+        # the recursive filter in at least fp32 (autocast hands bf16 on)
+        x = x.to(torch.promote_types(x.dtype, torch.float32))
+        y = lfilter(x, x.new_tensor([1.0, -DC_BLOCKER_POLE]), x.new_tensor([1.0, -1.0]),
+                    clamp=False)
+        return StudentOutput(y, mean + (y - x), log_scale, log_scale.sum(dim=-1))
 
     @torch.no_grad()
     def synthesize(self, mel: torch.Tensor, reference: torch.Tensor | None = None,
                    generator: torch.Generator | None = None) -> torch.Tensor:
         """Log-mel (batch, frames, n_mels) -> audio (batch, frames * hop_length) in one
-        parallel pass; e = 0 unless a reference waveform is given.
-
-        The flows' output goes through a DC blocker, y[n] = x[n] - x[n-1] + 0.99 y[n-1] (-3 dB
-        at 38 Hz at 24 kHz, below the mel's 50 Hz): nothing in the conditioning determines
-        what lies below its band, and a briefly trained student's shifts drift there, up to a
-        DC offset larger than the speech itself."""
+        parallel pass; e = 0 unless a reference waveform is given."""
         cond, _ = self.conditioning(mel, reference)
         z = logistic_noise((mel.shape[0], mel.shape[1] * self.hop_length), generator,
                            mel.device, mel.dtype)
-        audio = self(z, cond).audio
-        return lfilter(audio, audio.new_tensor([1.0, -DC_BLOCKER_POLE]),
-                       audio.new_tensor([1.0, -1.0]), clamp=False)
+        return self(z, cond).audio

@@ -39,15 +39,26 @@ def _training_params(params, system: str, training) -> dict:
             "training": training}
 
 
-def train_teacher(system: str, features_dir: Path, out_dir: Path, section: dict) -> Path:
+def train_teacher(system: str, features_dir: Path, out_dir: Path, section: dict,
+                  plots_path: Path | None = None) -> Path:
     """Train the WaveNet teacher of `system` (a key of vocoder.systems); returns
-    out_dir/teacher.pt."""
+    out_dir/teacher.pt, and writes its validation history (step, nll, mcd, f0_rmse,
+    vuv_error) to the CSV `plots_path` if given."""
+    import pandas as pd
+
+    from voxflow.vocoder.training import saved_validation
     from voxflow.vocoder.training import train_teacher as train
 
     params = vocoder_params(section)
     with stage_run(f"vocoder-teacher@{system}", _training_params(params, system, params.teacher),
                    inputs=[Path(features_dir)]):
-        return train(params, system, Path(features_dir), Path(out_dir))
+        path = train(params, system, Path(features_dir), Path(out_dir))
+    if plots_path is not None:
+        Path(plots_path).parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(saved_validation(path), columns=["step", "nll", "mcd", "f0_rmse",
+                                                      "vuv_error"]).to_csv(plots_path,
+                                                                           index=False)
+    return path
 
 
 def train_student(system: str, features_dir: Path, teacher_path: Path, out_dir: Path,
