@@ -235,7 +235,7 @@ def test_distillation_to_a_matching_logistic_teacher_is_zero():
     assert density_distillation(student, shifted, samples=16, generator=g)["kl"] > 0.1
 
 
-def test_distillation_loss_decreases_with_a_fixed_random_teacher(inputs):
+def test_distillation_lowers_the_kl_to_a_fixed_random_teacher(inputs):
     torch.manual_seed(0)
     mel, audio = inputs
     teacher = WaveNetTeacher(VocoderConfig.tiny()).eval().requires_grad_(False)
@@ -254,7 +254,7 @@ def test_distillation_loss_decreases_with_a_fixed_random_teacher(inputs):
         optimizer.zero_grad()
         terms["loss"].backward()
         optimizer.step()
-        losses.append(terms["loss"].item())
+        losses.append(terms["kl"].item())   # the KL itself: the power term alone also falls
     assert all(p.grad is None for p in teacher.parameters())
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < first - 0.5, losses

@@ -4,6 +4,9 @@ WaveNet, van den Oord et al. 2018, section 3).
 Teacher: negative log-likelihood of the 16-bit target under the discretized mixture of
 logistics plus the Audio Encoder's KL, the negative ELBO of the conditioned VAE.
 
+Every term is computed in float32 under autocast (`full_precision`), whatever precision the
+networks ran in.
+
 Student: probability density distillation, KL(P_S || P_T) = H(P_S, P_T) - H(P_S) with the teacher
 frozen, plus the power loss that keeps the student's spectral energy where speech has it, and
 (not in the paper, for short runs) a frame-level log-mel loss.
@@ -13,11 +16,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from voxflow.vocoder.mixture import (discretized_log_prob, logistic_entropy, logistic_noise,
-                                     mixture_log_density)
+from voxflow.vocoder.mixture import (discretized_log_prob, full_precision, logistic_entropy,
+                                     logistic_noise, mixture_log_density)
 from voxflow.vocoder.models import StudentOutput, WaveNetTeacher
 
 
+@full_precision
 def teacher_loss(params: torch.Tensor, audio: torch.Tensor, kl: torch.Tensor,
                  beta: float = 1.0) -> dict[str, torch.Tensor]:
     """params (batch, 3K, samples) teacher-forced mixture parameters, audio (batch, samples)
@@ -31,6 +35,7 @@ def teacher_loss(params: torch.Tensor, audio: torch.Tensor, kl: torch.Tensor,
     return {"loss": nll + beta * kl / audio.shape[-1], "nll": nll, "kl": kl}
 
 
+@full_precision
 def density_distillation(student: StudentOutput, teacher_params: torch.Tensor, samples: int = 2,
                          generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """Monte-Carlo KL(P_S || P_T) per sample, in nats -> {"kl", "cross_entropy", "entropy"}.
@@ -49,6 +54,7 @@ def density_distillation(student: StudentOutput, teacher_params: torch.Tensor, s
     return {"kl": cross_entropy - entropy, "cross_entropy": cross_entropy, "entropy": entropy}
 
 
+@full_precision
 def _stft_power(audio: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
     """(batch, samples) -> (batch, n_fft // 2 + 1, frames) |STFT|^2 (Hann window, orthonormal
     scaling so that the values do not grow with n_fft)."""
@@ -59,6 +65,7 @@ def _stft_power(audio: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tenso
     return torch.view_as_real(spectrum).square().sum(dim=-1)
 
 
+@full_precision
 def power_loss(audio: torch.Tensor, target: torch.Tensor, n_fft: int = 1024,
                hop_length: int = 256) -> torch.Tensor:
     """Parallel WaveNet's power loss (its section 3.2.1): the squared Euclidean distance between
@@ -70,6 +77,7 @@ def power_loss(audio: torch.Tensor, target: torch.Tensor, n_fft: int = 1024,
     return difference.square().sum(dim=-1).mean()
 
 
+@full_precision
 def mel_loss(audio: torch.Tensor, target: torch.Tensor, log_mel: nn.Module) -> torch.Tensor:
     """Frame-level log-mel loss: the mean absolute difference between the log-mel spectrograms
     of the student's audio and of the target (HiFi-GAN's mel-spectrogram loss), with the

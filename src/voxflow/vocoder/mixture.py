@@ -9,6 +9,7 @@ one. Mixture parameters are a (batch, 3K, samples) tensor: K logit weights, K me
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -20,6 +21,28 @@ HALF_BIN = 1.0 / (LEVELS - 1)             # half the distance between neighbouri
 # silence), no narrower: that would only make the continuous density the student is distilled
 # against spikier.
 LOG_SCALE_MIN = math.log(HALF_BIN) - 3.0
+
+
+def upcast(value):
+    """Half-precision tensors (also inside a NamedTuple) in float32; anything else as it is."""
+    if isinstance(value, torch.Tensor) and value.dtype in (torch.float16, torch.bfloat16):
+        return value.float()
+    if isinstance(value, tuple) and hasattr(value, "_fields"):     # a NamedTuple of tensors
+        return type(value)(*map(upcast, value))
+    return value
+
+
+def full_precision(function):
+    """`function` run outside autocast with its half-precision tensor arguments in float32.
+
+    Likelihoods need it: in bfloat16 neighbouring 16-bit levels round to one value (levels
+    40000 and 40001 both become 0.21875), the bins collapse and the NLL is infinite."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        device = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
+        with torch.autocast(device_type=device, enabled=False):
+            return function(*map(upcast, args), **{k: upcast(v) for k, v in kwargs.items()})
+    return wrapper
 
 
 def quantize(audio: torch.Tensor) -> torch.Tensor:
@@ -63,6 +86,7 @@ def logistic_noise(shape: tuple[int, ...] | torch.Size, generator: torch.Generat
     return torch.log(u) - torch.log1p(-u)
 
 
+@full_precision
 def mixture_log_density(params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Continuous log density of the logistic mixture: params (batch, 3K, samples), x
     (..., batch, samples) with any leading dims (several draws at once) -> same shape as x."""
@@ -71,6 +95,7 @@ def mixture_log_density(params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(F.log_softmax(logits, dim=-2) + per_component, dim=-2)
 
 
+@full_precision
 def discretized_log_prob(params: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
     """Log probability of the 16-bit values of `audio` (batch, samples), snapped to the grid,
     under the discretized mixture -> (batch, samples).
@@ -92,6 +117,7 @@ def discretized_log_prob(params: torch.Tensor, audio: torch.Tensor) -> torch.Ten
     return torch.logsumexp(F.log_softmax(logits, dim=-2) + log_mass, dim=-2)
 
 
+@full_precision
 def sample_mixture(params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """One 16-bit value per position: (batch, 3K, samples) -> (batch, samples) in [-1, 1].
 

@@ -20,7 +20,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from torchaudio.functional import lfilter
 
 from voxflow.vocoder.layers import ConvQueue, ResidualBlock, pointwise, shift_right
-from voxflow.vocoder.mixture import logistic_noise, sample_mixture
+from voxflow.vocoder.mixture import upcast, full_precision, logistic_noise, sample_mixture
 
 DC_BLOCKER_POLE = 0.99      # of the student's output filter, see ParallelWaveNetStudent.forward
 LOGISTIC_STD = torch.pi / 3 ** 0.5  # of the standard logistic the student's noise is drawn from
@@ -320,6 +320,13 @@ class WaveNetTeacher(nn.Module):
         return (audio, torch.stack(parameters, dim=-1)) if return_parameters else audio
 
 
+@full_precision
+def dc_block(x: torch.Tensor) -> torch.Tensor:
+    """y[n] = x[n] - x[n-1] + DC_BLOCKER_POLE * y[n-1] along the last axis (a recursion: fp32)."""
+    return lfilter(x, x.new_tensor([1.0, -DC_BLOCKER_POLE]), x.new_tensor([1.0, -1.0]),
+                   clamp=False)
+
+
 class StudentOutput(NamedTuple):
     """audio (batch, samples); mean and log_scale (batch, samples) of the logistic that x[t]
     follows given z[<t] (x = z * exp(log_scale) + mean); log_det (batch,) = log |dx/dz|."""
@@ -410,10 +417,8 @@ class ParallelWaveNetStudent(nn.Module):
             x = x * torch.exp(scale) + shift
             mean = mean * torch.exp(scale) + shift
             log_scale = log_scale + scale
-        # the recursive filter in at least fp32 (autocast hands bf16 on)
-        x = x.to(torch.promote_types(x.dtype, torch.float32))
-        y = lfilter(x, x.new_tensor([1.0, -DC_BLOCKER_POLE]), x.new_tensor([1.0, -1.0]),
-                    clamp=False)
+        x = upcast(x)
+        y = dc_block(x)
         return StudentOutput(y, mean + (y - x), log_scale, log_scale.sum(dim=-1))
 
     @torch.no_grad()
