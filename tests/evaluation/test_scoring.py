@@ -14,28 +14,29 @@ from voxflow.evaluation.tdcf import ASVSPOOF2019, asv_error_rates, min_tdcf
 
 
 def operating_points(positive, negative):
-    """(threshold, miss, false alarm) by counting, at +inf and every distinct score, strictest
-    first; a trial is accepted when score >= threshold."""
-    thresholds = [np.inf, *sorted(set(np.r_[positive, negative]), reverse=True)]
-    return [(t, np.mean(np.asarray(positive) < t), np.mean(np.asarray(negative) >= t))
-            for t in thresholds]
+    """(threshold, miss, false alarm) of the ASVspoof package's per-trial curve, by counting:
+    trials ordered by score (positives first among equal scores, then by index), point k
+    rejecting the first k; point 0's threshold is just below the lowest score."""
+    trials = sorted([(float(s), 0, i) for i, s in enumerate(positive)]
+                    + [(float(s), 1, i) for i, s in enumerate(negative)])
+    points = [(trials[0][0] - 0.001, 0.0, 1.0)]
+    for k in range(1, len(trials) + 1):
+        rejected_positives = sum(1 for t in trials[:k] if t[1] == 0)
+        rejected_negatives = k - rejected_positives
+        points.append((trials[k - 1][0], rejected_positives / len(positive),
+                       (len(negative) - rejected_negatives) / len(negative)))
+    return points
 
 
-def reference_eer(positive, negative) -> float:
+def reference_eer(positive, negative) -> tuple[float, float]:
     points = operating_points(positive, negative)
-    for (_, m0, f0), (_, m1, f1) in zip(points, points[1:]):
-        if m1 <= f1:       # the miss curve meets the false-alarm curve on this segment
-            if m0 - f0 <= 0:
-                return (m0 + f0) / 2
-            w = (m0 - f0) / ((m0 - f0) - (m1 - f1))
-            return f0 + w * (f1 - f0)
-    raise AssertionError("no crossing")
+    threshold, miss, fa = min(points, key=lambda p: abs(p[1] - p[2]))   # the first closest
+    return (miss + fa) / 2, threshold
 
 
 def reference_min_tdcf(bonafide, spoof, target, nontarget, spoofed_asv, formulation):
     c = ASVSPOOF2019
-    asv = operating_points(target, nontarget)
-    threshold = min(asv, key=lambda p: abs(p[1] - p[2]))[0]
+    threshold = reference_eer(target, nontarget)[1]
     p_miss_asv = np.mean(np.asarray(target) < threshold)
     p_fa_asv = np.mean(np.asarray(nontarget) >= threshold)
     p_miss_spoof_asv = np.mean(np.asarray(spoofed_asv) < threshold)
@@ -69,14 +70,26 @@ def _random_sets():
 @pytest.mark.parametrize(("name", "positive", "negative"), list(_random_sets()),
                          ids=[s[0] for s in _random_sets()])
 def test_eer_equals_direct_computation(name, positive, negative):
-    assert compute_eer(positive, negative)[0] == pytest.approx(reference_eer(positive, negative),
-                                                               abs=1e-6)
+    assert compute_eer(positive, negative) == pytest.approx(reference_eer(positive, negative),
+                                                            abs=1e-12)
 
 
-def test_eer_of_awkward_sets_is_the_obvious_value():
+def test_eer_of_awkward_sets_is_the_packages_value():
     assert compute_eer([1, 2, 3], [-1, 0])[0] == 0.0
     assert compute_eer([-1, 0], [1, 2, 3])[0] == 1.0
-    assert compute_eer([0.5] * 4, [0.5] * 9)[0] == pytest.approx(0.5)
+    # all scores tied: the per-trial curve meets equality only where everything is rejected
+    assert compute_eer([0.5] * 4, [0.5] * 9)[0] == 1.0
+
+
+def test_the_hand_case_gives_the_scoring_packages_numbers():
+    """Worked by hand and with the ASVspoof 2021 package (eval_metrics.compute_eer and
+    eval_wrapper's min t-DCF): the ASV threshold is its compute_eer point, 2.5, and a trial
+    at or above it is accepted."""
+    rates = asv_error_rates([1, 2, 3, 4, 5], [0.5, 1.5, 2.5, 3.5, 6], [2.2, 4.4])
+    assert (rates.threshold, rates.p_fa, rates.p_miss, rates.p_miss_spoof) == \
+        (2.5, 0.6, 0.4, 0.5)
+    result = min_tdcf([1, 2, 3, 0.7], [0, 1.5, 0.9], rates)
+    assert result.min_tdcf == pytest.approx(0.878025, abs=5e-7)
 
 
 @pytest.mark.parametrize(("mu", "sigma"), [(2.0, 1.0), (1.0, 1.0), (2.5, 2.0)])
@@ -140,8 +153,21 @@ def test_bad_scores_raise_errors_that_say_what_is_wrong():
         min_tdcf([1.0], [0.0], rates, formulation="2021")
     # an ASV that rejects every target and accepts every non-target makes C1 negative
     bad = asv_error_rates([0.0, 1.0], [2.0, 3.0], [0.0], threshold=1.5)
-    with pytest.raises(ValueError, match="undefined for this ASV operating point"):
-        min_tdcf([1.0], [0.0], bad)
+    assert np.isnan(min_tdcf([1.0], [0.0], bad).min_tdcf)
+
+
+def test_an_asv_that_accepts_no_spoof_leaves_only_the_legacy_tdcf_undefined():
+    """C2 = 0: the legacy normalizer min(C1, C2) is 0 (NaN), the revised t-DCF is defined
+    (1.0, as the package gives) and so is everything else."""
+    import pandas as pd
+
+    cm = pd.DataFrame({"attack": ["-", "-", "A07", "A07"], "key": ["bonafide"] * 2 + ["spoof"] * 2,
+                       "score": [2.0, 1.0, 0.5, 1.5]})
+    asv = pd.DataFrame({"key": ["target"] * 3 + ["nontarget"] * 3 + ["spoof"],
+                        "score": [5.0, 6.0, 7.0, 0.0, 1.0, 2.0, -1.0]})
+    metrics = evaluate_countermeasure(cm, asv).metrics
+    assert np.isnan(metrics["min_tdcf_legacy"])
+    assert metrics["min_tdcf"] == 1.0 and metrics["eer"] == 0.5
 
 
 def test_score_files_round_trip_and_bad_lines(tmp_path):

@@ -91,7 +91,7 @@ def evaluate_countermeasure(cm: pd.DataFrame, asv: pd.DataFrame | None = None,
     both formulations. `cm` has columns attack, key, score; `asv` key, score."""
     bonafide = cm.loc[cm["key"] == "bonafide", "score"].to_numpy()
     spoof = cm.loc[cm["key"] == "spoof", "score"].to_numpy()
-    curve = det_curve(bonafide, spoof)      # one ROC serves the EER and both t-DCFs
+    curve = det_curve(bonafide, spoof)      # one DET curve serves the EER and both t-DCFs
     eer, threshold = eer_from_curve(*curve)
     metrics = {"eer": eer, "eer_threshold": threshold,
                "bonafide_trials": int(bonafide.size), "spoof_trials": int(spoof.size)}

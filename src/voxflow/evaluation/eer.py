@@ -1,15 +1,22 @@
-"""Equal error rate and DET curves of detection scores (higher score = more bona fide / target).
+"""Equal error rate and DET curves of detection scores (higher score = more bona fide / target),
+in the convention of the ASVspoof organisers' scoring package (asvspoof-challenge/2021,
+`eval-package/eval_metrics.py`), so that the numbers compare with published ones:
 
-A trial is accepted when its score is at or above the threshold. The operating points are the
-ROC points of scikit-learn's `roc_curve` at every distinct score (tied scores move together), and
-the EER is where the miss and false-alarm rates cross, interpolated linearly between the two
-points that bracket the crossing.
+- the curve has one point per trial: all scores sorted (a stable sort, positives before
+  negatives among equal scores), point k rejecting the first k of them; point 0 (threshold just
+  below the lowest score) accepts everything;
+- the EER is the mean of the miss and false-alarm rates at the point where they are closest
+  (no interpolation), its threshold that point's score;
+- an operating point at threshold t accepts a trial whose score is at or above t (used by the
+  t-DCF's ASV rates).
+
+With tied scores the per-trial points depend on the order of the tie, as in the package (all
+scores equal gives an EER of 1.0).
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.stats import norm
-from sklearn.metrics import roc_curve
 
 
 def check_scores(name: str, scores) -> np.ndarray:
@@ -25,38 +32,30 @@ def check_scores(name: str, scores) -> np.ndarray:
 
 
 def det_curve(positive, negative) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(miss rate, false-alarm rate, threshold) at every distinct score, from the strictest
-    threshold (+inf: everything rejected) to the most lenient (everything accepted)."""
+    """(miss rate, false-alarm rate, threshold), one point per trial plus the accept-all one,
+    from the most lenient threshold to the strictest (the package's `compute_det_curve`)."""
     positive = check_scores("positive (bona fide / target) scores", positive)
     negative = check_scores("negative (spoof / non-target) scores", negative)
-    labels = np.r_[np.ones(positive.size, np.int8), np.zeros(negative.size, np.int8)]
-    fpr, tpr, thresholds = roc_curve(labels, np.r_[positive, negative], drop_intermediate=False)
-    return 1.0 - tpr, fpr, thresholds
+    scores = np.r_[positive, negative]
+    order = np.argsort(scores, kind="mergesort")
+    is_positive = np.r_[np.ones(positive.size), np.zeros(negative.size)][order]
+    rejected_positives = np.cumsum(is_positive)
+    rejected = np.arange(1, scores.size + 1)
+    miss = np.r_[0.0, rejected_positives / positive.size]
+    fa = np.r_[1.0, (negative.size - (rejected - rejected_positives)) / negative.size]
+    return miss, fa, np.r_[scores[order[0]] - 0.001, scores[order]]
 
 
 def compute_eer(positive, negative) -> tuple[float, float]:
-    """(EER, threshold): EER where the miss and false-alarm rates cross, interpolated linearly
-    between the bracketing ROC points; the threshold is the score of the first point at or past
-    the crossing."""
+    """(EER, threshold) in the package's convention (module docstring)."""
     return eer_from_curve(*det_curve(positive, negative))
 
 
 def eer_from_curve(miss: np.ndarray, fa: np.ndarray, thresholds: np.ndarray
                    ) -> tuple[float, float]:
     """`compute_eer` on a curve from `det_curve`."""
-    i = int(np.flatnonzero(miss <= fa)[0])     # miss falls from 1 to 0, fa rises from 0 to 1
-    if i == 0 or miss[i] == fa[i]:
-        return float((miss[i] + fa[i]) / 2), float(thresholds[i])
-    d0, d1 = miss[i - 1] - fa[i - 1], miss[i] - fa[i]
-    w = d0 / (d0 - d1)
-    return float(fa[i - 1] + w * (fa[i] - fa[i - 1])), float(thresholds[i])
-
-
-def eer_threshold(positive, negative) -> float:
-    """The score threshold of the ROC point where miss and false-alarm rates are closest: the
-    ASV operating point of the ASVspoof 2019 t-DCF (a real threshold, not an interpolation)."""
-    miss, fa, thresholds = det_curve(positive, negative)
-    return float(thresholds[int(np.argmin(np.abs(miss - fa)))])
+    i = int(np.argmin(np.abs(miss - fa)))
+    return float((miss[i] + fa[i]) / 2), float(thresholds[i])
 
 
 _DET_TICKS = np.array([0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8])

@@ -1,7 +1,10 @@
-"""Minimum tandem detection cost function (t-DCF) of ASVspoof 2019.
+"""Minimum tandem detection cost function (t-DCF) of ASVspoof 2019, as the organisers' scoring
+package computes it (asvspoof-challenge/2021, `eval-package`).
 
 A countermeasure (CM) is judged in tandem with a fixed automatic speaker verification (ASV)
-system whose threshold sits at its EER point. Two formulations:
+system whose threshold is the package's EER threshold of target against non-target scores
+(`voxflow.evaluation.eer.compute_eer`), a trial accepted when its score is at or above it; the
+CM's operating points are its per-trial DET points (`det_curve`). Two formulations:
 
 - "revised" (Kinnunen et al., IEEE/ACM TASLP 2020; the ASVspoof 2021 scoring package):
   t-DCF(s) = C0 + C1 Pmiss_cm(s) + C2 Pfa_cm(s), normalized by C0 + min(C1, C2), with
@@ -12,15 +15,20 @@ system whose threshold sits at its EER point. Two formulations:
   Pfa_asv and C2 = Cfa_cm Pspoof (1 - Pmiss_spoof_asv).
 
 The minimum is taken over every CM threshold, the two trivial ones (accept all, reject all)
-included, so a normalized min t-DCF never exceeds 1.
+included, so a normalized min t-DCF never exceeds 1. Where a formulation's weights are negative
+or its normalizer is 0 (the legacy one when the ASV accepts no spoof) it is undefined: NaN, the
+other formulation and the EERs being unaffected.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
-from voxflow.evaluation.eer import check_scores, det_curve, eer_threshold
+from voxflow.evaluation.eer import check_scores, compute_eer, det_curve
+
+log = logging.getLogger(__name__)
 
 FORMULATIONS = ("revised", "legacy")
 
@@ -58,12 +66,13 @@ class TDCF:
 
 
 def asv_error_rates(target, nontarget, spoof, threshold: float | None = None) -> AsvErrorRates:
-    """ASV error rates at `threshold` (default: the ASV EER point of target vs non-target)."""
+    """ASV error rates at `threshold` (default: the ASV's EER threshold of target vs
+    non-target, the package's)."""
     target = check_scores("ASV target scores", target)
     nontarget = check_scores("ASV non-target scores", nontarget)
     spoof = check_scores("ASV spoof scores", spoof)
     if threshold is None:
-        threshold = eer_threshold(target, nontarget)
+        threshold = compute_eer(target, nontarget)[1]
     return AsvErrorRates(threshold=float(threshold),
                          p_fa=float(np.mean(nontarget >= threshold)),
                          p_miss=float(np.mean(target < threshold)),
@@ -96,10 +105,10 @@ def min_tdcf_of_curve(miss_cm: np.ndarray, fa_cm: np.ndarray, thresholds: np.nda
         default = min(c1, c2)
     if c1 < 0 or c2 < 0 or default <= 0:
         # the ASV system rejects every spoof or errs more than a coin would: no CM can help
-        raise ValueError(f"{formulation} t-DCF undefined for this ASV operating point "
-                         f"(Pmiss={asv.p_miss:.4f}, Pfa={asv.p_fa:.4f}, "
-                         f"Pmiss_spoof={asv.p_miss_spoof:.4f}): weights C1={c1:.4g}, "
-                         f"C2={c2:.4g}, normalizer {default:.4g}")
+        log.warning("%s t-DCF undefined for this ASV operating point (Pmiss=%.4f, Pfa=%.4f, "
+                    "Pmiss_spoof=%.4f): weights C1=%.4g, C2=%.4g, normalizer %.4g",
+                    formulation, asv.p_miss, asv.p_fa, asv.p_miss_spoof, c1, c2, default)
+        return TDCF(float("nan"), float("nan"), asv)
     normalized = (c0 + c1 * miss_cm + c2 * fa_cm) / default
     best = int(np.argmin(normalized))
     return TDCF(float(normalized[best]), float(thresholds[best]), asv)
