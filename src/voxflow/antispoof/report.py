@@ -15,12 +15,15 @@ import numpy as np
 import pandas as pd
 
 from voxflow.antispoof.systems import SCORED_SPLITS, read_system
+from voxflow.evaluation.bootstrap import EERDifference, paired_bootstrap_eer
 from voxflow.evaluation.countermeasure import (evaluate_countermeasure, read_asv_scores,
                                                read_cm_scores)
 from voxflow.evaluation.eer import det_curve, det_figure
 from voxflow.evaluation.report import Report
 
 ASV_FILE = "ASVspoof2019.LA.asv.{split}.gi.trl.scores.txt"
+# the paired bootstrap of the Siamese-against-GMM comparison: resamples, interval, seed
+BOOTSTRAP = {"resamples": 1000, "level": 0.95, "seed": 0}
 # the paper's figures (EER %), quoted beside ours in the report
 PAPER_TABLE1 = {"lfcc-gmm": (11.9, 13.54), "cqcc-gmm": (9.87, 11.04),
                 "lcnn": (0.009, 3.02), "resnet18": (0.004, 1.62), "senet18": (0.003, 1.31),
@@ -69,6 +72,7 @@ def evaluate_systems(system_dirs: list[Path], asv_dir: Path, out_dir: Path) -> R
         raise ValueError("no system to evaluate")
     asv = {split: asv_scores(asv_dir, split) for split in SCORED_SPLITS}
     metrics, rows, attack_rows, curves = {}, [], [], {s: {} for s in SCORED_SPLITS}
+    eval_scores = {}
     for name, info in systems.items():
         row = {"system": name, "kind": info["kind"], "frontend": info["frontend"],
                "backbone": info.get("backbone") or "gmm"}
@@ -87,6 +91,8 @@ def evaluate_systems(system_dirs: list[Path], asv_dir: Path, out_dir: Path) -> R
             spoof = cm.loc[cm["key"] == "spoof", "score"].to_numpy()
             metrics[f"{name}/{split}/bonafide_trials"] = float(len(bona))
             metrics[f"{name}/{split}/spoof_trials"] = float(len(spoof))
+            if split == "eval":
+                eval_scores[name] = cm
             miss, fa, _ = det_curve(bona, spoof)
             curves[split][f"{name} ({_pct(result.metrics['eer'])}%)"] = (miss, fa)
             result.figures["det"].clear()
@@ -102,7 +108,8 @@ def evaluate_systems(system_dirs: list[Path], asv_dir: Path, out_dir: Path) -> R
     report = Report(metrics=metrics, tables={"systems": table, "per_attack": per_attack},
                     figures=figures)
     (out_dir / "systems.json").write_text(json.dumps(systems, indent=2, sort_keys=True) + "\n")
-    (out_dir / "report.md").write_text(markdown_report(systems, table, per_attack, metrics))
+    (out_dir / "report.md").write_text(markdown_report(systems, table, per_attack, metrics,
+                                                          eval_scores))
     return report
 
 
@@ -144,9 +151,10 @@ def tsne_figure(systems: dict[str, dict]):
 
 
 def markdown_report(systems: dict[str, dict], table: pd.DataFrame, per_attack: pd.DataFrame,
-                    metrics: dict) -> str:
+                    metrics: dict, eval_scores: dict[str, pd.DataFrame]) -> str:
     """report.md: the front-ends in words, tables 1-3 in the paper's shape with our numbers, the
-    per-attack EERs, and whether the Siamese systems beat the GMM baselines on eval."""
+    per-attack EERs, and whether the Siamese systems beat the GMM baselines on eval
+    (`eval_scores`: each system's eval CM scores, as `read_cm_scores` gives them)."""
     lines = ["# Siamese spoofing detection: evaluation", "",
              "EER and min t-DCF in %/absolute from this run's score files on the corpus in "
              "`data/corpora/LA` (dev: attacks A01-A06 as in training; eval: A07-A19, mostly "
@@ -212,16 +220,30 @@ def markdown_report(systems: dict[str, dict], table: pd.DataFrame, per_attack: p
         for attack, values in pivot.iterrows():
             lines.append(f"| {attack} | " + " | ".join(_pct(values[n]) for n in names) + " |")
     lines += ["", "## Siamese against the GMM baselines", ""]
-    lines += comparison(systems, metrics, per_attack)
+    lines += comparison(systems, metrics, per_attack, eval_scores)
     lines += ["", "Figures: `det_dev.png`, `det_eval.png` (DET curves), `tsne.png` (t-SNE of the "
               "neural systems' eval embeddings); tables: `systems.csv`, `per_attack.csv`.", ""]
     return "\n".join(lines)
 
 
-def comparison(systems: dict[str, dict], metrics: dict, per_attack: pd.DataFrame) -> list[str]:
-    """Whether the best Siamese system beats the best GMM baseline on eval and, when not, what
-    the numbers say about why. Both are chosen on dev (`select_best`): picking the best of
-    several systems on eval would favour whichever is luckiest on a small eval set."""
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame) -> EERDifference:
+    """EER(a) - EER(b) with its paired bootstrap interval (`BOOTSTRAP`) over the trials both
+    CM score tables (`read_cm_scores`) hold; they must hold the same utterances."""
+    if set(a["utt_id"]) != set(b["utt_id"]) or len(a) != len(b):
+        raise ValueError(f"paired comparison: the two score files hold different utterances "
+                         f"({len(a)} and {len(b)})")
+    a, b = (t.sort_values("utt_id", kind="stable").reset_index(drop=True) for t in (a, b))
+    bona = a["key"].to_numpy() == "bonafide"
+    return paired_bootstrap_eer(a["score"][bona], a["score"][~bona], b["score"][bona],
+                                b["score"][~bona], **BOOTSTRAP)
+
+
+def comparison(systems: dict[str, dict], metrics: dict, per_attack: pd.DataFrame,
+               eval_scores: dict[str, pd.DataFrame]) -> list[str]:
+    """Whether the best Siamese system beats the best GMM baseline on eval (a paired bootstrap
+    interval of their EER difference that excludes 0) and, when not, what the numbers say about
+    why. Both are chosen on dev (`select_best`): picking the best of several systems on eval
+    would favour whichever is luckiest on a small eval set."""
     siamese = [n for n, i in systems.items() if i["kind"] == "siamese"]
     gmm = [n for n, i in systems.items() if i["kind"] == "gmm"]
     if not siamese or not gmm:
@@ -234,15 +256,16 @@ def comparison(systems: dict[str, dict], metrics: dict, per_attack: pd.DataFrame
     out = [f"Best Siamese system on dev: **{best_s}** (dev EER {_pct(s_dev)}%, eval "
            f"{_pct(s_eval)}%); best GMM baseline on dev: **{best_g}** (dev {_pct(g_dev)}%, "
            f"eval {_pct(g_eval)}%)."]
-    # one trial of the smaller class moves the EER by up to 1/trials: closer than two trials'
-    # worth, the eval set cannot tell the two systems apart
-    trials = min(metrics[f"{best_s}/eval/bonafide_trials"], metrics[f"{best_s}/eval/spoof_trials"])
-    if abs(s_eval - g_eval) < 2 / trials:
-        out.append(f"**Neither beats the other on eval**: the EERs differ by "
-                   f"{100 * abs(s_eval - g_eval):.2f} points, less than two trials' worth "
-                   f"({200 / trials:.2f} points) of the {trials:.0f} trials of the smaller eval "
-                   "class.")
-    elif s_eval < g_eval:
+    diff = paired_difference(eval_scores[best_s], eval_scores[best_g])
+    out.append(f"Eval EER of {best_s} minus {best_g}: {100 * diff.difference:+.2f} points, "
+               f"{100 * diff.level:g} % paired bootstrap interval [{100 * diff.low:+.2f}, "
+               f"{100 * diff.high:+.2f}] ({diff.resamples} resamples of the eval trials, bona "
+               "fide and spoof drawn separately with replacement, the same trials for both "
+               "systems).")
+    if not diff.significant:
+        out.append("**Neither beats the other on eval**: the interval contains 0, so this eval "
+                   "set cannot tell the two systems apart.")
+    elif diff.difference < 0:
         out.append(f"The Siamese system beats the GMM baseline on eval, as in the paper "
                    f"(relative EER reduction {100 * (1 - s_eval / g_eval):.0f}%).")
         return out
