@@ -16,7 +16,7 @@ def scores(separation: float, seed: int, bona: int = 60, spoof: int = 104) -> pd
     rng = np.random.default_rng(seed)
     keys = ["bonafide"] * bona + ["spoof"] * spoof
     values = np.r_[rng.normal(separation, 1, bona), rng.normal(0, 1, spoof)]
-    return pd.DataFrame({"utt_id": [f"LA_E_{i}" for i in range(len(keys))], "key": keys,
+    return pd.DataFrame({"utterance": [f"LA_E_{i}" for i in range(len(keys))], "key": keys,
                          "score": values})
 
 

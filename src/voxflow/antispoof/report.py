@@ -229,10 +229,10 @@ def markdown_report(systems: dict[str, dict], table: pd.DataFrame, per_attack: p
 def paired_difference(a: pd.DataFrame, b: pd.DataFrame) -> EERDifference:
     """EER(a) - EER(b) with its paired bootstrap interval (`BOOTSTRAP`) over the trials both
     CM score tables (`read_cm_scores`) hold; they must hold the same utterances."""
-    if set(a["utt_id"]) != set(b["utt_id"]) or len(a) != len(b):
+    if set(a["utterance"]) != set(b["utterance"]) or len(a) != len(b):
         raise ValueError(f"paired comparison: the two score files hold different utterances "
                          f"({len(a)} and {len(b)})")
-    a, b = (t.sort_values("utt_id", kind="stable").reset_index(drop=True) for t in (a, b))
+    a, b = (t.sort_values("utterance", kind="stable").reset_index(drop=True) for t in (a, b))
     bona = a["key"].to_numpy() == "bonafide"
     return paired_bootstrap_eer(a["score"][bona], a["score"][~bona], b["score"][bona],
                                 b["score"][~bona], **BOOTSTRAP)
