@@ -12,10 +12,8 @@ import pytest
 import torch
 
 from voxflow import stages as shared_stages
-from voxflow.ingest import ingest
 from voxflow.stage_io import load_section
 from voxflow.vocoder import stages
-from voxflow.vocoder.data import extract_features
 from voxflow.vocoder.training import load_student, load_teacher
 
 REPO = Path(__file__).parents[2]
@@ -33,14 +31,6 @@ def quick(section: dict = SECTION, **evaluation) -> dict:
     section["teacher"].update(validation_seconds=0.05)
     section["evaluation"].update(evaluation)
     return section
-
-
-@pytest.fixture(scope="module")
-def features(tiny_corpus, tmp_path_factory):
-    work = tmp_path_factory.mktemp("vocoder-features")
-    ingest("libritts", tiny_corpus("libritts"), work / "libritts.parquet")
-    extract_features(work / "libritts.parquet", work / "features")
-    return work / "features"
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from voxflow.ingest import ingest
 from voxflow.stage_io import load_section
 from voxflow.vocoder import ParallelWaveNetStudent, VocoderConfig
-from voxflow.vocoder.data import extract_features
 from voxflow.vocoder.mixture import logistic_noise
 from voxflow.vocoder.params import TeacherGate, vocoder_params
 from voxflow.vocoder.training import seen_speaker_utterances, segment_sampler
@@ -54,14 +52,6 @@ def test_the_untrained_student_starts_at_the_speech_level():
     with torch.no_grad():
         audio = student(z, cond).audio
     assert audio.std() == pytest.approx(0.05, rel=0.1)
-
-
-@pytest.fixture(scope="module")
-def features(tiny_corpus, tmp_path_factory):
-    work = tmp_path_factory.mktemp("validation-features")
-    ingest("libritts", tiny_corpus("libritts"), work / "libritts.parquet")
-    extract_features(work / "libritts.parquet", work / "features")
-    return work / "features"
 
 
 def test_seen_speaker_utterances_are_held_out_of_every_training(features):

@@ -415,15 +415,23 @@ def _isolated_rng(seed: int, device: torch.device):
             np.random.set_state(numpy)
 
 
-def _validate(validate, model: nn.Module, step: int, seed: int, device: torch.device) -> dict:
-    model = unwrap(model)
+@contextmanager
+def _evaluating(model: nn.Module, seed: int, device: torch.device):
+    """`model` in eval mode, without gradients, under seeded random states (the training ones
+    untouched), its mode restored after."""
     was_training = model.training
     model.eval()
     try:
         with _isolated_rng(seed, device), torch.no_grad():
-            measured = {name: float(value) for name, value in validate(model).items()}
+            yield
     finally:
         model.train(was_training)
+
+
+def _validate(validate, model: nn.Module, step: int, seed: int, device: torch.device) -> dict:
+    model = unwrap(model)
+    with _evaluating(model, seed, device):
+        measured = {name: float(value) for name, value in validate(model).items()}
     if (mlflow := _active_mlflow()) is not None:
         mlflow.log_metrics({f"val/{name}": value for name, value in measured.items()}, step=step)
     log.info("step %d: validation %s", step,
@@ -434,13 +442,8 @@ def _validate(validate, model: nn.Module, step: int, seed: int, device: torch.de
 def _log_samples(samples, model: nn.Module, step: int, checkpoint_dir: Path, seed: int,
                  device: torch.device) -> None:
     model = unwrap(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with _isolated_rng(seed, device), torch.no_grad():
-            produced = samples(model)
-    finally:
-        model.train(was_training)
+    with _evaluating(model, seed, device):
+        produced = samples(model)
     folder = checkpoint_dir / "samples" / f"step-{step:08d}"
     folder.mkdir(parents=True, exist_ok=True)
     for name, (waveform, rate) in produced.items():

@@ -23,12 +23,12 @@ HALF_BIN = 1.0 / (LEVELS - 1)             # half the distance between neighbouri
 LOG_SCALE_MIN = math.log(HALF_BIN) - 3.0
 
 
-def upcast(value):
+def _upcast(value):
     """Half-precision tensors (also inside a NamedTuple) in float32; anything else as it is."""
     if isinstance(value, torch.Tensor) and value.dtype in (torch.float16, torch.bfloat16):
         return value.float()
     if isinstance(value, tuple) and hasattr(value, "_fields"):     # a NamedTuple of tensors
-        return type(value)(*map(upcast, value))
+        return type(value)(*map(_upcast, value))
     return value
 
 
@@ -41,7 +41,7 @@ def full_precision(function):
     def wrapper(*args, **kwargs):
         device = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
         with torch.autocast(device_type=device, enabled=False):
-            return function(*map(upcast, args), **{k: upcast(v) for k, v in kwargs.items()})
+            return function(*map(_upcast, args), **{k: _upcast(v) for k, v in kwargs.items()})
     return wrapper
 
 

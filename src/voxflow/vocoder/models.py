@@ -20,7 +20,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from torchaudio.functional import lfilter
 
 from voxflow.vocoder.layers import ConvQueue, ResidualBlock, pointwise, shift_right
-from voxflow.vocoder.mixture import upcast, full_precision, logistic_noise, sample_mixture
+from voxflow.vocoder.mixture import full_precision, logistic_noise, sample_mixture
 
 DC_BLOCKER_POLE = 0.99      # of the student's output filter, see ParallelWaveNetStudent.forward
 LOGISTIC_STD = torch.pi / 3 ** 0.5  # of the standard logistic the student's noise is drawn from
@@ -417,8 +417,7 @@ class ParallelWaveNetStudent(nn.Module):
             x = x * torch.exp(scale) + shift
             mean = mean * torch.exp(scale) + shift
             log_scale = log_scale + scale
-        x = upcast(x)
-        y = dc_block(x)
+        y = dc_block(x)      # float32; y - x is exact whatever x's precision
         return StudentOutput(y, mean + (y - x), log_scale, log_scale.sum(dim=-1))
 
     @torch.no_grad()

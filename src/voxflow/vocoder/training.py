@@ -16,7 +16,6 @@ call.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,8 +29,6 @@ from voxflow.vocoder.mixture import logistic_noise
 from voxflow.vocoder.models import ParallelWaveNetStudent, VocoderConfig, WaveNetTeacher
 from voxflow.vocoder.params import TrainingParams, VocoderParams
 from voxflow.vocoder.validation import TeacherValidation, check_teacher
-
-log = logging.getLogger(__name__)
 
 
 class TeacherObjective(nn.Module):
