@@ -158,6 +158,42 @@ def test_cached_generation_matches_the_teacher_forced_forward():
         assert (teacher(audio, cond) - params).abs().max() < 1e-5
 
 
+@pytest.fixture
+def short_teacher():
+    """A double-precision randomly initialised tiny teacher on 8-sample frames, conditioning
+    for 8 frames (64 samples) and a teacher-forced input."""
+    torch.manual_seed(0)
+    config = VocoderConfig.tiny()
+    config = replace(config, conditioning=replace(config.conditioning, hop_length=8))
+    teacher = WaveNetTeacher(config).double().eval()
+    cond, _ = teacher.conditioning(torch.randn(1, 8, 80, dtype=torch.float64))
+    audio = 0.5 * torch.rand(1, 64, generator=torch.Generator().manual_seed(1),
+                             dtype=torch.float64) - 0.25
+    return teacher, cond.detach(), audio
+
+
+def test_teacher_position_t_sees_x_before_t_and_not_x_t(short_teacher):
+    """The teacher-forced output at t ignores x[>=t] and depends on x[t-1]: a one-step shift."""
+    teacher, cond, audio = short_teacher
+    samples = audio.shape[-1]
+    eye = torch.eye(samples, dtype=torch.bool)
+    future = eye.long().cumsum(dim=1).bool()          # row t: positions >= t
+    noise = 0.3 * torch.randn(samples, samples, generator=torch.Generator().manual_seed(2),
+                              dtype=torch.float64)
+    # row t of each batch: the input with x[t:] redrawn, or with x[t] alone moved
+    redrawn = torch.where(future, noise, audio)
+    moved = audio + eye * 0.3
+    with torch.no_grad():
+        base = teacher(audio, cond)[0]
+        batch_cond = cond.expand(samples, -1, -1)
+        after_redraw, after_move = teacher(redrawn, batch_cond), teacher(moved, batch_cond)
+    for t in range(samples):
+        assert torch.equal(after_redraw[t, :, :t + 1], base[:, :t + 1]), t
+    # x[t] moves the prediction of x[t+1], by far more than rounding
+    change = (after_move[:-1, :, 1:] - base[:, 1:]).abs().amax(dim=1)  # (moved t, position)
+    assert (change.diagonal(offset=0) > 1e-3).all(), change.diagonal()
+
+
 def test_cached_step_costs_the_same_at_every_position():
     torch.manual_seed(0)
     teacher = WaveNetTeacher(VocoderConfig.tiny()).eval()
