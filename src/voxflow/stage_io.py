@@ -60,6 +60,24 @@ def parse(cls: type[T], data: Any, where: str) -> T:
     return _convert(cls, data, where)
 
 
+def with_preset(section: dict, presets: dict[str, dict[str, dict]], where: str) -> dict:
+    """`section` with each part of its preset (`section["preset"]`, a key of `presets`) under
+    the part's own key, params.yaml's keys winning: a key set in params.yaml overrides the
+    preset's value, a key left out takes it. `where` names the section in errors."""
+    preset = section.get("preset")
+    if preset not in presets:
+        raise ValueError(f"{where}.preset: unknown preset {preset!r} "
+                         f"(expected one of {', '.join(presets)})")
+    merged = dict(section)
+    for part, defaults in presets[preset].items():
+        overrides = section.get(part) or {}
+        if not isinstance(overrides, dict):
+            raise ValueError(f"{where}.{part}: expected a mapping of overrides, got "
+                             f"{overrides!r}")
+        merged[part] = {**defaults, **overrides}
+    return merged
+
+
 def as_params(value: Any) -> Any:
     """A parsed dataclass back to plain mappings and lists (what MLflow logs and KFP carries)."""
     if dataclasses.is_dataclass(value):

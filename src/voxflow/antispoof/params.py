@@ -1,5 +1,12 @@
 """params.yaml's `antispoof` section, parsed once by a stage (`antispoof_params`); each key is
-commented in params.yaml."""
+commented in params.yaml.
+
+A preset is a whole recipe: the backbones' and the MLP's sizes
+(`voxflow.antispoof.models.BackboneConfig.<preset>`) and the GMM and training settings below
+(`PRESETS`). params.yaml's `gmm` and `training` sections hold the settings that are not part of
+a recipe (the GMMs' front-ends and seed, the CPU threads) and overrides: a key set there wins
+over the preset's, a key left out takes the preset's value.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,9 +15,39 @@ from typing import Any
 
 from voxflow.antispoof.gmm import GMMConfig
 from voxflow.registry import RegistryParams
-from voxflow.stage_io import parse
+from voxflow.stage_io import parse, with_preset
 
 OBJECTIVES = ("siamese", "original")
+
+_TINY = {
+    "gmm": {
+        "components": 16,               # per class (bona fide, spoof)
+        "max_frames": 20_000,           # per class, drawn at random: EM on a CPU in seconds
+        "max_iter": 50,                 # EM iterations
+    },
+    "training": {
+        "batch_size": 64,               # minibatches half bona fide, half spoof (paper)
+        "pairs": 50,                    # random pairs per minibatch, eq. 3 (paper)
+        "margin": 2.0,                  # m of eq. 3 (the paper's best, table 3)
+        "epochs": 50,                   # embedding (and original network) epochs (paper)
+        "classifier_epochs": 50,        # the MLP on frozen embeddings: the tiny train split
+                                        # has 2 batches an epoch, the paper's ~840
+        "lr": 0.003,                    # alpha of eq. 4 (not given in the paper)
+        "checkpoint_every": 50,         # optimizer steps
+        "log_every": 10,
+    },
+}
+
+# the Siamese spoofing paper (section 4): 50 embedding epochs, 10 classifier epochs; the
+# ASVspoof 2019 baselines' GMMs: 512 components on every training frame
+_PAPER = {
+    "gmm": {**_TINY["gmm"], "components": 512, "max_frames": None,
+            "max_iter": 100},           # iterations not stated by the organisers
+    "training": {**_TINY["training"], "classifier_epochs": 10, "checkpoint_every": 1000,
+                 "log_every": 100},
+}
+
+PRESETS = {"tiny": _TINY, "paper": _PAPER}
 
 
 @dataclass(frozen=True)
@@ -98,6 +135,8 @@ class AntispoofParams:
 
 
 def antispoof_params(section: dict) -> AntispoofParams:
+    """The section with its preset's GMM and training settings under their own keys."""
+    section = with_preset(section, PRESETS, "params.yaml antispoof")
     return parse(AntispoofParams, {**section, "frontends": {
         name: options or {} for name, options in section.get("frontends", {}).items()}},
         "params.yaml antispoof")

@@ -8,9 +8,10 @@ settings), the model (`gmm.joblib` or `model.pt`), score files `scores/dev.txt` 
 <score>`, higher = bona fide), and for the neural systems `embeddings.npz` (the eval split's
 embeddings, for the t-SNE figure) and the training checkpoints.
 
-Neural inputs: every utterance is seen as `frames` feature frames: a random window in training
-(drawn from the training loop's generator), the first `frames` at scoring; an utterance shorter
-than that is repeated to length. Features are standardized with the training split's
+Neural inputs: in training, a random window of `frames` feature frames per utterance (drawn
+from the training loop's generator); for embeddings and scores, the whole utterance, as the
+GMMs score it (the backbones pool over time). An utterance shorter than `frames` is repeated to
+that length in both. Features are standardized with the training split's
 per-dimension mean and standard deviation, stored in the model.
 """
 from __future__ import annotations
@@ -197,8 +198,9 @@ def window(features: np.ndarray, frames: int, start: int = 0) -> np.ndarray:
     return features[start:start + frames]
 
 
-def fixed_windows(features: list[np.ndarray], frames: int) -> torch.Tensor:
-    return torch.from_numpy(np.stack([window(f, frames) for f in features]))
+def whole_utterance(features: np.ndarray, frames: int) -> torch.Tensor:
+    """(1, max(len, frames), dims): every frame, repeated to `frames` when shorter."""
+    return torch.from_numpy(window(features, max(frames, len(features))))[None]
 
 
 class BalancedDraw:
@@ -226,26 +228,22 @@ def _train_config(training: TrainingParams, steps: int, seed: int):
                        grad_clip=training.grad_clip)
 
 
-def _embed_all(model: Countermeasure, features: list[np.ndarray], frames: int,
-               batch: int = 64) -> np.ndarray:
+def _embed_all(model: Countermeasure, features: list[np.ndarray], frames: int) -> np.ndarray:
+    """(utterances, embedding_dim): each utterance embedded whole, one at a time (lengths
+    differ; padding would enter the backbone's pooling)."""
     model.eval()
-    out = []
     with torch.no_grad():
-        for i in range(0, len(features), batch):
-            out.append(model.embed(fixed_windows(features[i:i + batch], frames)).numpy())
-    return np.concatenate(out)
+        return np.concatenate([model.embed(whole_utterance(f, frames)).numpy()
+                               for f in features])
 
 
-def score_features(model: Countermeasure, features: list[np.ndarray], frames: int,
-                   batch: int = 64) -> np.ndarray:
-    """Bona fide log-odds of each utterance (first `frames` frames)."""
+def score_features(model: Countermeasure, features: list[np.ndarray],
+                   frames: int) -> np.ndarray:
+    """Bona fide log-odds of each utterance, scored whole."""
     model.eval()
-    out = []
     with torch.no_grad():
-        for i in range(0, len(features), batch):
-            logits = model(fixed_windows(features[i:i + batch], frames))
-            out.append(countermeasure_score(logits).numpy())
-    return np.concatenate(out).astype(np.float64)
+        return np.array([float(countermeasure_score(model(whole_utterance(f, frames)))[0])
+                         for f in features], dtype=np.float64)
 
 
 def train_neural(name: str, features_dir: Path, out_dir: Path, params: AntispoofParams) -> dict:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from voxflow.features.logmel import LogMelConfig
 from voxflow.registry import RegistryParams
-from voxflow.stage_io import parse
+from voxflow.stage_io import parse, with_preset
 
 _TINY = {
     "teacher": {
@@ -157,15 +157,5 @@ class VocoderParams:
 
 def vocoder_params(section: dict) -> VocoderParams:
     """The section with its preset's training settings under its own keys."""
-    preset = section.get("preset")
-    if preset not in PRESETS:
-        raise ValueError(f"params.yaml vocoder.preset: unknown preset {preset!r} "
-                         f"(expected one of {', '.join(PRESETS)})")
-    merged = dict(section)
-    for part, defaults in PRESETS[preset].items():
-        overrides = section.get(part) or {}
-        if not isinstance(overrides, dict):
-            raise ValueError(f"params.yaml vocoder.{part}: expected a mapping of overrides, "
-                             f"got {overrides!r}")
-        merged[part] = {**defaults, **overrides}
-    return parse(VocoderParams, merged, "params.yaml vocoder")
+    return parse(VocoderParams, with_preset(section, PRESETS, "params.yaml vocoder"),
+                 "params.yaml vocoder")
