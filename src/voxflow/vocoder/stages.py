@@ -42,12 +42,13 @@ def _training_params(params, system: str, training) -> dict:
 def train_teacher(system: str, features_dir: Path, out_dir: Path, section: dict,
                   plots_path: Path | None = None) -> Path:
     """Train the WaveNet teacher of `system` (a key of vocoder.systems); returns
-    out_dir/teacher.pt, and writes its validation history (step, nll, mcd, f0_rmse,
-    vuv_error) to the CSV `plots_path` if given."""
+    out_dir/teacher.pt, and writes its validation history (step and
+    `voxflow.vocoder.validation.METRICS`) to the CSV `plots_path` if given."""
     import pandas as pd
 
     from voxflow.vocoder.training import saved_validation
     from voxflow.vocoder.training import train_teacher as train
+    from voxflow.vocoder.validation import METRICS
 
     params = vocoder_params(section)
     with stage_run(f"vocoder-teacher@{system}", _training_params(params, system, params.teacher),
@@ -55,9 +56,8 @@ def train_teacher(system: str, features_dir: Path, out_dir: Path, section: dict,
         path = train(params, system, Path(features_dir), Path(out_dir))
     if plots_path is not None:
         Path(plots_path).parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(saved_validation(path), columns=["step", "nll", "mcd", "f0_rmse",
-                                                      "vuv_error"]).to_csv(plots_path,
-                                                                           index=False)
+        pd.DataFrame(saved_validation(path), columns=["step", *METRICS]).to_csv(plots_path,
+                                                                                index=False)
     return path
 
 

@@ -108,24 +108,27 @@ def save_model(path: Path, model: nn.Module, config: VocoderConfig,
     return path
 
 
-def saved_validation(path: Path) -> list[dict]:
-    """The validation history saved with a model ({"step", measurements...} per validation)."""
+def load_model(path: Path, cls: type[nn.Module]) -> tuple[nn.Module, list[dict]]:
+    """A model saved by `save_model` (`cls`: WaveNetTeacher or ParallelWaveNetStudent), in eval
+    mode, and its validation history ({"step", measurements...} per validation)."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    return json.loads(saved.get("validation", "[]"))
+    model = cls(VocoderConfig.from_dict(json.loads(saved["config"])))
+    model.load_state_dict(saved["state_dict"])
+    return model.eval(), json.loads(saved.get("validation", "[]"))
+
+
+def saved_validation(path: Path) -> list[dict]:
+    """The validation history saved with a model."""
+    return json.loads(torch.load(path, map_location="cpu", weights_only=True)
+                      .get("validation", "[]"))
 
 
 def load_teacher(path: Path) -> WaveNetTeacher:
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    teacher = WaveNetTeacher(VocoderConfig.from_dict(json.loads(saved["config"])))
-    teacher.load_state_dict(saved["state_dict"])
-    return teacher.eval()
+    return load_model(path, WaveNetTeacher)[0]
 
 
 def load_student(path: Path) -> ParallelWaveNetStudent:
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    student = ParallelWaveNetStudent(VocoderConfig.from_dict(json.loads(saved["config"])))
-    student.load_state_dict(saved["state_dict"])
-    return student.eval()
+    return load_model(path, ParallelWaveNetStudent)[0]
 
 
 def vocoder_config(params: VocoderParams, system: str) -> VocoderConfig:
@@ -199,13 +202,12 @@ def train_student(params: VocoderParams, system: str, features_dir: Path, teache
     """Distill the Parallel WaveNet student of `system` from its trained teacher, sharing the
     teacher's (frozen) conditioning networks; returns out_dir/student.pt."""
     params.system(system)
-    passed = check_teacher(saved_validation(Path(teacher_path)), params.teacher_gate,
-                           Path(teacher_path))
+    teacher, validation = load_model(Path(teacher_path), WaveNetTeacher)
+    passed = check_teacher(validation, params.teacher_gate, Path(teacher_path))
     import mlflow
 
     if mlflow.active_run() is not None:
         mlflow.set_tag("voxflow.teacher_gate", "passed" if passed else "FAILED")
-    teacher = load_teacher(Path(teacher_path))
     torch.manual_seed(params.seed)          # the initial weights: same params, same model
     student = ParallelWaveNetStudent.from_teacher(teacher)
     training = params.student

@@ -22,9 +22,11 @@ from voxflow.vocoder.params import TeacherGate
 
 log = logging.getLogger(__name__)
 
+METRICS = ("nll", "mcd", "f0_rmse", "vuv_error")     # what each validation measures
+
 
 class TeacherValidation:
-    """`validation(objective)` -> {"nll", "mcd", "vuv_error", "f0_rmse"} of the objective's
+    """`validation(objective)` -> {"nll", "mcd", "f0_rmse", "vuv_error"} of the objective's
     teacher on the first `utterances` of `split`, `seconds` from the middle of each (one
     batch)."""
 
@@ -52,11 +54,13 @@ class TeacherValidation:
         encoder = teacher.conditioning.encoder
         cond, kl = teacher.conditioning(mel, audio if encoder is not None else None)
         measured = {"nll": float(teacher_loss(teacher(audio, cond), audio, kl)["nll"])}
-        generated = teacher.generate(teacher.conditioning(mel)[0]).float().cpu().numpy()
+        # generation has no recording: the Audio Encoder's prior, not its posterior
+        prior = cond if encoder is None else teacher.conditioning(mel)[0]
+        generated = teacher.generate(prior).float().cpu().numpy()
         scores = [{"mcd": mcd(reference, sample, self.sample_rate),
                    **f0_metrics(reference, sample, self.sample_rate)}
                   for reference, sample in zip(self.audio.double().numpy(), generated)]
-        for name in ("mcd", "vuv_error", "f0_rmse"):
+        for name in METRICS[1:]:
             measured[name] = float(np.mean([s[name] for s in scores]))
         return measured
 
