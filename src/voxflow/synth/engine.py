@@ -11,15 +11,19 @@ Synthesis is split in two, so that spoofing systems and tests can alter a plan a
 
 Filter coefficients change every 5 ms, as in Klatt (1980); each block is one `sosfilt` call with
 its state carried over, which keeps rendering fast without compiled code.
+
+Every exp, cos, power, Gaussian kernel and filter design goes through `voxflow.synth.portable`,
+whose results are the same bits on every x86_64 CPU (numpy's and scipy's are not): a corpus is
+byte-identical on any machine.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
-from scipy.signal import butter, lfilter, sosfilt
+from scipy.signal import lfilter, sosfilt
 
+from voxflow.synth import portable
 from voxflow.synth.languages import Language, Word
 from voxflow.synth.phones import (AFFRICATE, APPROXIMANT, DIPHTHONG, FRICATIVE, NASAL, PHONES,
                                   PLOSIVE, SILENCE, VOWEL, Phone)
@@ -146,7 +150,7 @@ def plan_utterance(phrases: list[list[Word]], speaker: Speaker, language: Langua
     voicing, aspiration, frications = _source_tracks(segments, starts, ends, seg_of_frame, t)
     f0 = _f0_track(segments, starts, ends, t, speaker, language, emo, rng)
     articulation = np.array([_articulation_target(segments[i].phone) for i in seg_of_frame])
-    articulation = gaussian_filter1d(articulation, 0.03 * CONTROL_RATE, axis=0)
+    articulation = portable.gaussian_filter1d(articulation, 0.03 * CONTROL_RATE, axis=0)
     return Plan(
         duration=duration, phones=phones, words=words, f0=f0, formants=formants,
         bandwidths=bandwidths, nasal_zero=nasal_zero, voicing=voicing, aspiration=aspiration,
@@ -154,7 +158,7 @@ def plan_utterance(phrases: list[list[Word]], speaker: Speaker, language: Langua
         tilt=float(np.clip(speaker.tilt + emo.tilt_add, 0.0, 0.95)),
         open_quotient=float(np.clip(speaker.open_quotient + emo.oq_add, 0.35, 0.85)),
         jitter=speaker.jitter, shimmer=speaker.shimmer,
-        peak_level=float(0.25 * 10 ** ((level_db + emo.energy_db) / 20)),
+        peak_level=0.25 * portable.db_to_gain(level_db + emo.energy_db),
         seed=int(rng.integers(2**63)))
 
 
@@ -170,7 +174,7 @@ def _timed_segments(phrases, speaker, language, emo, rng) -> list[_Segment]:
                 final = w_i == len(phrase) - 1 and s_i == len(word.syllables) - 1
                 for name in syllable:
                     phone = PHONES[name]
-                    d = phone.duration * scale * float(np.exp(rng.normal(0.0, 0.12)))
+                    d = phone.duration * scale * portable.exp(float(rng.normal(0.0, 0.12)))
                     if stressed:
                         d *= prosody.stressed_lengthening if _is_vocalic(phone) else 1.1
                     if final:
@@ -212,15 +216,15 @@ def _filter_tracks(segments, starts, seg_of_frame, t, speaker, breathiness):
             f[k] = (1 - w) * np.array(phone.formants) + w * np.array(phone.formants_end)
         else:
             f[k] = phone.formants
-    f = gaussian_filter1d(f, 0.012 * CONTROL_RATE, axis=0) * speaker.formant_scale
+    f = portable.gaussian_filter1d(f, 0.012 * CONTROL_RATE, axis=0) * speaker.formant_scale
     upper = np.array(_UPPER_FORMANTS) * speaker.formant_scale * (1 + speaker.f4_offset)
     formants = np.hstack([f, np.broadcast_to(upper, (len(t), 2))])
 
     nasal = np.array([segments[i].phone.nasal_zero or _NASAL_POLE for i in seg_of_frame])
-    nasal_zero = gaussian_filter1d(nasal, 3.0, axis=0) * speaker.formant_scale
+    nasal_zero = portable.gaussian_filter1d(nasal, 3.0, axis=0) * speaker.formant_scale
     is_nasal = np.array([segments[i].phone.kind == NASAL for i in seg_of_frame], float)
     bandwidths = np.tile(_BASE_BANDWIDTHS, (len(t), 1))
-    bandwidths[:, 0] += 120 * breathiness + 80 * gaussian_filter1d(is_nasal, 1.5)
+    bandwidths[:, 0] += 120 * breathiness + 80 * portable.gaussian_filter1d(is_nasal, 1.5)
     return formants, bandwidths, nasal_zero
 
 
@@ -260,15 +264,15 @@ def _source_tracks(segments, starts, ends, seg_of_frame, t):
             aspiration[lo:hi] = 0.35
         elif phone.frication is not None:
             fric_raw.append((lo, hi, phone))
-    voicing = gaussian_filter1d(voicing, 1.0)
-    aspiration = gaussian_filter1d(aspiration, 1.0)
+    voicing = portable.gaussian_filter1d(voicing, 1.0)
+    aspiration = portable.gaussian_filter1d(aspiration, 1.0)
 
     frications = []
     for lo, hi, phone in fric_raw:
         first, last = max(lo - 3, 0), min(hi + 3, n)
         indicator = np.zeros(last - first)
         indicator[lo - first:hi - first] = phone.frication_gain * _FRICATION_SCALE
-        envelope = gaussian_filter1d(indicator, 0.8, mode="constant")
+        envelope = portable.gaussian_filter1d(indicator, 0.8, mode="constant")
         frications.append(Frication(first, envelope, *phone.frication))
     return voicing, aspiration, tuple(frications)
 
@@ -302,10 +306,11 @@ def _f0_track(segments, starts, ends, t, speaker, language, emo, rng) -> np.ndar
         if seg.stressed and _is_vocalic(seg.phone):
             centre = starts[i] + prosody.accent_delay * seg.duration
             height = prosody.accent_st * span * rng.uniform(0.6, 1.2)
-            st += height * np.exp(-0.5 * ((t - centre) / 0.07) ** 2)
-    wander = gaussian_filter1d(rng.standard_normal(len(t)), 0.25 * CONTROL_RATE)
+            u = (t - centre) / 0.07
+            st += height * portable.exp(-0.5 * (u * u))
+    wander = portable.gaussian_filter1d(rng.standard_normal(len(t)), 0.25 * CONTROL_RATE)
     st += 0.6 * wander / (np.abs(wander).max() + 1e-9)
-    return speaker.f0_median * 2 ** ((emo.f0_shift_st + st) / 12)
+    return speaker.f0_median * portable.semitones(emo.f0_shift_st + st)
 
 
 def _articulation_target(phone: Phone) -> tuple[float, float, float]:
@@ -342,7 +347,7 @@ def render(plan: Plan, sample_rate: int) -> np.ndarray:
     excitation = voicing * pulse + noise * (0.35 * plan.breathiness * voicing * flow + aspiration)
     out = _cascade(excitation, plan, sample_rate)
     out += _frication_branch(plan, sample_rate, n, rng)
-    out = sosfilt(butter(2, 60, "highpass", fs=sample_rate, output="sos"), out)
+    out = sosfilt(portable.butter_sos(2, 60, "highpass", sample_rate), out)
     peak = np.abs(out).max()
     return (out * (min(plan.peak_level, 0.95) / peak if peak > 0 else 0)).astype(np.float32)
 
@@ -356,8 +361,9 @@ def _glottal_source(f0: np.ndarray, plan: Plan, sr: int, rng):
     frac = phase - cycle
     oq = plan.open_quotient
     opening = 0.65 * oq
-    flow = np.where(frac < opening, 0.5 * (1 - np.cos(np.pi * frac / opening)),
-                    np.where(frac < oq, np.cos(0.5 * np.pi * (frac - opening) / (oq - opening)), 0.0))
+    closing = portable.cos(0.5 * np.pi * (frac - opening) / (oq - opening))
+    flow = np.where(frac < opening, 0.5 * (1 - portable.cos(np.pi * frac / opening)),
+                    np.where(frac < oq, closing, 0.0))
     shimmer = 1 + plan.shimmer * rng.standard_normal(cycle[-1] + 2)
     pulse = np.diff(flow, prepend=0.0) * shimmer[cycle]
     pulse = lfilter([1 - plan.tilt], [1, -plan.tilt], pulse)
@@ -366,8 +372,8 @@ def _glottal_source(f0: np.ndarray, plan: Plan, sr: int, rng):
 
 def _resonator(freq: np.ndarray, bw: np.ndarray, sr: int) -> np.ndarray:
     """Klatt resonator coefficients (A, B, C) with unit gain at DC, shape (..., 3)."""
-    c = -np.exp(-2 * np.pi * bw / sr)
-    b = 2 * np.exp(-np.pi * bw / sr) * np.cos(2 * np.pi * freq / sr)
+    c = -portable.exp(-2 * np.pi * bw / sr)
+    b = 2 * portable.exp(-np.pi * bw / sr) * portable.cos(2 * np.pi * freq / sr)
     return np.stack([1 - b - c, b, c], -1)
 
 
@@ -408,8 +414,8 @@ def _frication_branch(plan: Plan, sr: int, n: int, rng) -> np.ndarray:
             continue
         lo = max(event.centre - event.bandwidth / 2, 100.0)
         hi = min(event.centre + event.bandwidth / 2, 0.95 * nyquist)
-        sos = (butter(2, 0.6 * nyquist, "highpass", fs=sr, output="sos") if lo >= hi
-               else butter(2, [lo, hi], "bandpass", fs=sr, output="sos"))
+        sos = (portable.butter_sos(2, 0.6 * nyquist, "highpass", sr) if lo >= hi
+               else portable.butter_sos(2, (lo, hi), "bandpass", sr))
         times = np.arange(a, b) * CONTROL_RATE / sr
         envelope = np.interp(times, event.first_frame + np.arange(len(event.envelope)),
                              event.envelope)

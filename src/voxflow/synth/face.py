@@ -15,6 +15,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from voxflow.synth import portable
+
 WIDTH, HEIGHT, FPS = 360, 288, 25
 QUANTIZER = 4                   # MPEG-1 qscale (1 best .. 31 worst)
 _LAMBDA_PER_QP = 118            # FF_QP2LAMBDA: ffmpeg's global_quality is qscale in lambda units
@@ -81,7 +83,7 @@ def render_frames(style: FaceStyle, articulation: np.ndarray,
     drift = np.zeros((n, 2))
     for axis in range(2):
         for _ in range(2):
-            drift[:, axis] += rng.uniform(0.5, 1.0) * np.sin(
+            drift[:, axis] += rng.uniform(0.5, 1.0) * portable.sin(
                 2 * np.pi * rng.uniform(0.15, 0.6) * t + rng.uniform(0, 2 * np.pi))
     drift = np.round(drift).astype(int)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
-from scipy.signal import butter, fftconvolve, lfilter, sosfilt
+from scipy.signal import lfilter, sosfilt
+
+from voxflow.synth import portable
 
 from voxflow.synth.engine import synthesize
 from voxflow.synth.languages import ENGLISH
@@ -26,7 +27,7 @@ Generator = Callable[[np.random.Generator, float, int], np.ndarray]
 
 def _filtered(x: np.ndarray, sample_rate: int, kind: str, cutoff, order: int = 4) -> np.ndarray:
     """Butterworth filter; kind is "lowpass", "highpass" or "bandpass" (cutoff a pair)."""
-    return sosfilt(butter(order, cutoff, kind, fs=sample_rate, output="sos"), x)
+    return sosfilt(portable.butter_sos(order, cutoff, kind, sample_rate), x)
 
 
 def _brown(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -46,7 +47,7 @@ def _slow(rng: np.random.Generator, n: int, sample_rate: int, seconds: float) ->
     100 Hz and interpolated, as smoothing at the audio rate would be needlessly slow."""
     control_rate = 100
     frames = int(np.ceil(n / sample_rate * control_rate)) + 1
-    track = gaussian_filter1d(rng.standard_normal(frames), seconds * control_rate, mode="wrap")
+    track = portable.gaussian_filter1d(rng.standard_normal(frames), seconds * control_rate, mode="wrap")
     track = np.interp(np.arange(n) / sample_rate * control_rate, np.arange(frames), track)
     return track / (track.std() + 1e-12)
 
@@ -59,7 +60,7 @@ def _harmonics(f0: np.ndarray, sample_rate: int, amplitudes: np.ndarray,
     out = np.zeros_like(f0)
     for k, amplitude in enumerate(amplitudes, 1):
         audible = k * f0 < 0.45 * sample_rate
-        out += audible * amplitude * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
+        out += audible * amplitude * portable.sin(k * phase + rng.uniform(0, 2 * np.pi))
     return out
 
 
@@ -70,7 +71,8 @@ def _decaying_partials(freqs, amplitudes, decays_s, n: int, sample_rate: int,
     out = np.zeros(n)
     for f, a, d in zip(freqs, amplitudes, decays_s):
         if f < 0.45 * sample_rate:
-            out += a * np.exp(-t / d) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+            out += (a * portable.exp(-t / d)
+                    * portable.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)))
     return out
 
 
@@ -85,9 +87,9 @@ def _reverb(x: np.ndarray, rng: np.random.Generator, sample_rate: int, rt60_s: f
             wet: float) -> np.ndarray:
     """Room reverberation: convolution with exponentially decaying noise (60 dB in rt60_s)."""
     t = np.arange(int(rt60_s * sample_rate)) / sample_rate
-    response = rng.standard_normal(len(t)) * 10 ** (-3 * t / rt60_s)
+    response = rng.standard_normal(len(t)) * portable.power(10.0, -3 * t / rt60_s)
     response = _filtered(response, sample_rate, "lowpass", 4000, order=2)
-    tail = fftconvolve(x, response)[:len(x)]
+    tail = portable.fftconvolve(x, response)[:len(x)]
     return (1 - wet) * x + wet * tail * np.std(x) / (np.std(tail) + 1e-12)
 
 
@@ -95,7 +97,7 @@ def _hum(rng: np.random.Generator, n: int, sample_rate: int, falloff: float) -> 
     """Mains hum at 50 or 60 Hz with odd-heavy harmonics; a larger falloff is a purer hum."""
     mains = np.full(n, 50.0 if rng.random() < 0.5 else 60.0)
     odd_heavy = np.array([1.0 if k % 2 else 0.4 for k in range(1, 9)])
-    amplitudes = odd_heavy * falloff ** -np.arange(8.0)
+    amplitudes = odd_heavy * portable.power(falloff, -np.arange(8.0))
     return _harmonics(mains, sample_rate, amplitudes, rng)
 
 
@@ -121,10 +123,10 @@ def car(rng, seconds, sample_rate):
     speed = 1 + 0.1 * _slow(rng, n, sample_rate, 1.5)
     road = _filtered(_brown(rng, n), sample_rate, "lowpass", rng.uniform(120, 220)) * speed
     wind = _filtered(rng.standard_normal(n), sample_rate, "bandpass", (300, 1500), order=2)
-    wind *= speed ** 2                      # wind noise grows fast with speed
+    wind *= speed * speed                     # wind noise grows fast with speed
     rpm = rng.uniform(1800, 2600) * speed
     firing = rpm / 60 * 2                   # a four-cylinder engine fires twice a revolution
-    drone = _harmonics(firing, sample_rate, 1 / np.arange(1, 5) ** 1.5, rng)
+    drone = _harmonics(firing, sample_rate, 1 / portable.power(np.arange(1.0, 5.0), 1.5), rng)
     return (_unit(road) + rng.uniform(0.1, 0.25) * _unit(wind)
             + rng.uniform(0.15, 0.3) * _unit(drone))
 
@@ -138,10 +140,11 @@ def engine(rng, seconds, sample_rate):
     rpm = idle * (1 + rng.uniform(0.8, 2.0) * revs / (revs.max() + 1e-12))
     cylinders = int(rng.choice([4, 6, 8]))
     firing = rpm / 60 * cylinders / 2       # a four-stroke cylinder fires every other turn
-    amplitudes = rng.uniform(0.3, 1.0, 24) / np.arange(1, 25) ** 0.7
+    amplitudes = rng.uniform(0.3, 1.0, 24) / portable.power(np.arange(1.0, 25.0), 0.7)
     tone = _harmonics(firing, sample_rate, amplitudes, rng)
     phase = np.cumsum(firing) / sample_rate
-    pulses = (0.5 + 0.5 * np.cos(2 * np.pi * phase)) ** 4
+    pulses = (0.5 + 0.5 * portable.cos(2 * np.pi * phase))
+    pulses = (pulses * pulses) * (pulses * pulses)
     combustion = _filtered(rng.standard_normal(n), sample_rate, "bandpass", (150, 2500)) * pulses
     return _unit(tone) + rng.uniform(0.3, 0.6) * _unit(combustion)
 
@@ -180,7 +183,7 @@ def human_chatting(rng, seconds, sample_rate):
             speech, offset = speech[start:start + n], 0
         else:                       # a short sentence starts at a random time
             offset = int(rng.integers(0, n - len(speech) + 1))
-        _add_at(out, _unit(speech) * 10 ** (rng.uniform(-6, 0) / 20), offset)
+        _add_at(out, _unit(speech) * portable.db_to_gain(float(rng.uniform(-6, 0))), offset)
     return _reverb(out, rng, sample_rate, rt60_s=rng.uniform(0.5, 1.0), wet=0.4)
 
 
@@ -191,7 +194,7 @@ def air_brake(rng, seconds, sample_rate):
     hiss = np.zeros(n)
     for onset in np.sort(rng.uniform(0, seconds * 0.8, int(rng.integers(2, 4)))):
         decay = rng.uniform(0.2, 0.7)
-        envelope = np.where(t >= onset, np.exp(-(t - onset) / decay), 0.0)
+        envelope = np.where(t >= onset, portable.exp(-(t - onset) / decay), 0.0)
         envelope *= np.clip((t - onset) / 0.01, 0, 1)
         burst = _filtered(rng.standard_normal(n), sample_rate, "highpass",
                           rng.uniform(2500, 4000))
@@ -212,7 +215,8 @@ def water(rng, seconds, sample_rate):
         t = np.arange(int(length * sample_rate)) / sample_rate
         # a bubble's resonance rises as it nears the surface
         f = rng.uniform(400, 2500) * (1 + rng.uniform(0.5, 2.0) * t / length)
-        chirp = np.sin(2 * np.pi * np.cumsum(f) / sample_rate) * np.exp(-t / (length / 3))
+        chirp = (portable.sin(2 * np.pi * np.cumsum(f) / sample_rate)
+                 * portable.exp(-t / (length / 3)))
         _add_at(bubbles, chirp * rng.uniform(0.3, 1.0), int(onset * sample_rate))
     return _unit(flow) + rng.uniform(0.6, 1.0) * _unit(bubbles)
 
@@ -224,7 +228,8 @@ def street(rng, seconds, sample_rate):
     traffic = _filtered(_pink(rng, n), sample_rate, "lowpass", 800, order=2)
     passes = np.zeros(n)
     for centre in rng.uniform(0, seconds, int(rng.integers(1, 4))):
-        swell = np.exp(-0.5 * ((t - centre) / rng.uniform(0.4, 0.9)) ** 2)
+        u = (t - centre) / rng.uniform(0.4, 0.9)
+        swell = portable.exp(-0.5 * (u * u))
         tyres = _filtered(rng.standard_normal(n), sample_rate, "bandpass", (100, 1800), order=2)
         passes += rng.uniform(1.0, 2.5) * swell * tyres
     horn = np.zeros(n)
@@ -232,7 +237,7 @@ def street(rng, seconds, sample_rate):
         start, length = rng.uniform(0, seconds - 0.8), rng.uniform(0.25, 0.7)
         pitches = rng.uniform(350, 450) * np.array([1.0, 1.26])      # a two-tone horn, a third
         on = ((t >= start) & (t < start + length)).astype(float)
-        on = gaussian_filter1d(on, 0.005 * sample_rate)
+        on = portable.gaussian_filter1d(on, 0.005 * sample_rate)
         for pitch in pitches:
             horn += _harmonics(np.full(n, pitch), sample_rate, 1 / np.arange(1, 9), rng) * on
     return _unit(traffic) + _unit(passes) + rng.uniform(0.5, 1.0) * _unit(horn)
@@ -265,8 +270,8 @@ def ring_bell(rng, seconds, sample_rate):
     out = np.zeros(n)
     for onset in strikes:
         freqs = fundamental * ratios * (1 + rng.normal(0, 0.004, len(ratios)))
-        decays = rng.uniform(0.6, 1.6) / ratios ** 0.8
-        amplitudes = rng.uniform(0.4, 1.0, len(ratios)) / ratios ** 0.3
+        decays = rng.uniform(0.6, 1.6) / portable.power(ratios, 0.8)
+        amplitudes = rng.uniform(0.4, 1.0, len(ratios)) / portable.power(ratios, 0.3)
         strike = _decaying_partials(freqs, amplitudes, decays, n - int(onset * sample_rate),
                                     sample_rate, rng)
         _add_at(out, strike * rng.uniform(0.7, 1.0), int(onset * sample_rate))
@@ -278,7 +283,7 @@ def music(rng, seconds, sample_rate):
     attack and release), a bass line, and a hi-hat on every half beat."""
     n = int(seconds * sample_rate)
     t = np.arange(n) / sample_rate
-    tonic = 110 * 2 ** (rng.integers(0, 12) / 12)
+    tonic = 110 * portable.semitones(float(rng.integers(0, 12)))
     scale = np.array([0, 2, 4, 5, 7, 9, 11])
     beat = 60 / rng.uniform(80, 130)
     out = np.zeros(n)
@@ -287,16 +292,16 @@ def music(rng, seconds, sample_rate):
         semitones = [scale[(degree + k) % 7] + 12 * ((degree + k) // 7) for k in (0, 2, 4)]
         on = (t >= bar_start) & (t < bar_start + 4 * beat)
         envelope = np.where(on, np.minimum((t - bar_start) / 0.03, 1.0)
-                            * np.exp(-(t - bar_start) / (6 * beat)), 0.0)
-        envelope = gaussian_filter1d(envelope, 0.01 * sample_rate)
+                            * portable.exp(-(t - bar_start) / (6 * beat)), 0.0)
+        envelope = portable.gaussian_filter1d(envelope, 0.01 * sample_rate)
         for semitone in semitones:
-            pitch = np.full(n, 2 * tonic * 2 ** (semitone / 12))
-            out += envelope * _harmonics(pitch, sample_rate, 0.6 ** np.arange(8), rng)
-        bass = np.full(n, tonic * 2 ** (semitones[0] / 12) / 2)
-        out += 1.5 * envelope * _harmonics(bass, sample_rate, 0.5 ** np.arange(4), rng)
+            pitch = np.full(n, 2 * tonic * portable.semitones(float(semitone)))
+            out += envelope * _harmonics(pitch, sample_rate, portable.power(0.6, np.arange(8.0)), rng)
+        bass = np.full(n, tonic * portable.semitones(float(semitones[0])) / 2)
+        out += 1.5 * envelope * _harmonics(bass, sample_rate, portable.power(0.5, np.arange(4.0)), rng)
     hats = np.zeros(n)
     tick = _filtered(rng.standard_normal(int(0.05 * sample_rate)), sample_rate, "highpass", 6000)
-    tick *= np.exp(-np.arange(len(tick)) / (0.012 * sample_rate))
+    tick *= portable.exp(-np.arange(len(tick)) / (0.012 * sample_rate))
     for onset in np.arange(0, seconds, beat / 2):
         _add_at(hats, tick, int(onset * sample_rate))
     return _unit(out) + rng.uniform(0.4, 0.8) * _unit(hats)
@@ -307,11 +312,11 @@ def instrument(rng, seconds, sample_rate):
     a delay line of one period whose averaging loss damps the high partials first."""
     n = int(seconds * sample_rate)
     out = np.zeros(n)
-    root = 82.4 * 2 ** (rng.integers(0, 24) / 12)
+    root = 82.4 * portable.semitones(float(rng.integers(0, 24)))
     pentatonic = np.array([0, 2, 4, 7, 9, 12, 14, 16])
     onset = 0.0
     while onset < seconds:
-        frequency = root * 2 ** (pentatonic[rng.integers(len(pentatonic))] / 12)
+        frequency = root * portable.semitones(float(pentatonic[rng.integers(len(pentatonic))]))
         period = max(2, int(round(sample_rate / frequency)))
         loss = rng.uniform(0.990, 0.998)
         excitation = np.zeros(min(n, int(2.0 * sample_rate)))      # a note rings 2 s at most

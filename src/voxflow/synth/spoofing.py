@@ -8,6 +8,9 @@ waveform; TTS-like systems change the plan itself. Strengths are drawn from `rng
 so some spoofs of a system are harder to detect than others. Output levels are arbitrary: the
 corpus builder sets the level.
 
+Every exp, log, power, phase, magnitude, matrix product and filter design goes through
+`voxflow.synth.portable`, so that the spoofs are the same bits on every x86_64 CPU.
+
 `ATTACKS` maps the challenge's attack ids to systems. A01-A06 appear in train and dev, A07-A19
 in eval; as in the real release, A16 is A04's system and A19 is A06's, the rest are unseen.
 """
@@ -20,15 +23,15 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.fft import irfft, rfft
 from scipy.linalg import solve_toeplitz
-from scipy.ndimage import gaussian_filter1d
-from scipy.signal import fftconvolve, lfilter, resample_poly
+from scipy.signal import lfilter
 
+from voxflow.synth import portable
 from voxflow.synth.engine import CONTROL_RATE, Plan, monotone, render
 
 SAMPLE_RATE = 16000
 N_FFT = 512                     # 32 ms analysis frames
 HOP = 128                       # 8 ms; a periodic Hann window at 75 % overlap adds up evenly
-WINDOW = np.hanning(N_FFT + 1)[:-1]
+WINDOW = portable.hann(N_FFT + 1)[:-1]
 BINS = N_FFT // 2 + 1
 
 
@@ -54,22 +57,23 @@ def _istft(spectrum: np.ndarray, length: int) -> np.ndarray:
 
 def _cepstral_envelope(magnitude: np.ndarray, n_cepstra: int) -> np.ndarray:
     """Smooth spectral envelope per frame: the log magnitude with high quefrencies removed."""
-    cepstrum = irfft(np.log(magnitude + 1e-7), N_FFT, axis=1)
+    cepstrum = irfft(portable.log(magnitude + 1e-7), N_FFT, axis=1)
     cepstrum[:, n_cepstra:N_FFT - n_cepstra + 1] = 0.0
-    return np.exp(rfft(cepstrum, axis=1).real)
+    return portable.exp(rfft(cepstrum, axis=1).real)
 
 
 def _with_frame_energy(spectrum: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """`spectrum` rescaled so that every frame has the energy of the reference frame."""
-    energy = np.sum(np.abs(spectrum) ** 2, axis=1, keepdims=True)
-    target = np.sum(np.abs(reference) ** 2, axis=1, keepdims=True)
+    energy = np.sum(portable.power_spectrum(spectrum), axis=1, keepdims=True)
+    target = np.sum(portable.power_spectrum(reference), axis=1, keepdims=True)
     return spectrum * np.sqrt(target / (energy + 1e-12))
 
 
 def _mel_filterbank(n_mels: int) -> np.ndarray:
     """(n_mels, BINS) triangular filters on the HTK mel scale, 0 to 8 kHz."""
-    mel = np.linspace(0.0, 2595 * np.log10(1 + SAMPLE_RATE / 2 / 700), n_mels + 2)
-    edges = 700 * (10 ** (mel / 2595) - 1)
+    mel = np.linspace(0.0, 2595 * portable.log(1 + SAMPLE_RATE / 2 / 700) / portable.log(10.0),
+                      n_mels + 2)
+    edges = 700 * (portable.power(10.0, mel / 2595) - 1)
     freqs = np.linspace(0, SAMPLE_RATE / 2, BINS)
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     return np.maximum(0.0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)))
@@ -78,8 +82,8 @@ def _mel_filterbank(n_mels: int) -> np.ndarray:
 def _mel_magnitude(spectrum: np.ndarray, n_mels: int = 80) -> np.ndarray:
     """The magnitude a vocoder sees through an n_mels mel spectrogram, mapped back to BINS."""
     bank = _mel_filterbank(n_mels)
-    mel_power = np.abs(spectrum) ** 2 @ bank.T
-    return np.sqrt(np.maximum(mel_power @ np.linalg.pinv(bank).T, 0.0))
+    mel_power = portable.matmul(portable.power_spectrum(spectrum), bank.T)
+    return np.sqrt(np.maximum(portable.matmul(mel_power, portable.pinv(bank).T), 0.0))
 
 
 def _excitation(plan: Plan, n: int, rng: np.random.Generator, f0_scale: float = 1.0) -> np.ndarray:
@@ -95,7 +99,7 @@ def _excitation(plan: Plan, n: int, rng: np.random.Generator, f0_scale: float = 
 
 def _lpc(frame: np.ndarray, order: int) -> np.ndarray:
     """Prediction polynomial [1, a1, ..., ap] by the autocorrelation method (always stable)."""
-    r = irfft(np.abs(rfft(frame, 2 * len(frame))) ** 2)[:order + 1]
+    r = irfft(portable.power_spectrum(rfft(frame, 2 * len(frame))))[:order + 1]
     r[0] = r[0] * (1 + 1e-4) + 1e-12          # a little white noise keeps silence solvable
     return np.r_[1.0, solve_toeplitz(r[:order], -r[1:])]
 
@@ -104,7 +108,7 @@ def _lpc_vocode(speech: np.ndarray, excitation: np.ndarray, order: int) -> np.nd
     """Every 12.5 ms, the LPC envelope of the speech drives the excitation, at the speech's
     frame energy (25 ms Hann frames at 50 % overlap, which add up to one)."""
     frame, hop = 400, 200
-    window = np.hanning(frame + 1)[:-1]
+    window = portable.hann(frame + 1)[:-1]
     speech, excitation = np.pad(speech, (0, frame)), np.pad(excitation, (0, frame))
     out = np.zeros(len(speech))
     for start in range(0, len(speech) - frame, hop):
@@ -117,10 +121,10 @@ def _lpc_vocode(speech: np.ndarray, excitation: np.ndarray, order: int) -> np.nd
 
 def _peaking_filter(x: np.ndarray, centre: float, gain_db: float, q: float) -> np.ndarray:
     """One peaking-EQ biquad (Audio EQ Cookbook)."""
-    amplitude, w0 = 10 ** (gain_db / 40), 2 * np.pi * centre / SAMPLE_RATE
-    alpha = np.sin(w0) / (2 * q)
-    b = [1 + alpha * amplitude, -2 * np.cos(w0), 1 - alpha * amplitude]
-    a = [1 + alpha / amplitude, -2 * np.cos(w0), 1 - alpha / amplitude]
+    amplitude, w0 = portable.power(10.0, gain_db / 40), 2 * np.pi * centre / SAMPLE_RATE
+    alpha = portable.sin(w0) / (2 * q)
+    b = [1 + alpha * amplitude, -2 * portable.cos(w0), 1 - alpha * amplitude]
+    a = [1 + alpha / amplitude, -2 * portable.cos(w0), 1 - alpha / amplitude]
     return lfilter(b, a, x)
 
 
@@ -128,9 +132,10 @@ def _mu_law_quantise(x: np.ndarray, bits: int) -> np.ndarray:
     """x (any level) through a `bits`-bit mu-law quantiser, as a neural waveform model outputs."""
     peak = np.abs(x).max() + 1e-12
     mu = 2 ** bits - 1
-    companded = np.sign(x) * np.log1p(mu * np.abs(x) / peak) / np.log1p(mu)
+    companded = np.sign(x) * portable.log1p(mu * np.abs(x) / peak) / portable.log1p(mu)
     levels = np.round((companded + 1) / 2 * mu) / mu * 2 - 1
-    return peak * np.sign(levels) * np.expm1(np.abs(levels) * np.log1p(mu)) / mu
+    # exp(z) - 1 for expm1(z): z >= 2 log1p(mu) / mu > 0.03 here, where they agree to 1e-15
+    return peak * np.sign(levels) * (portable.exp(np.abs(levels) * portable.log1p(mu)) - 1) / mu
 
 
 def _unit_database(plan: Plan, rng: np.random.Generator) -> list[np.ndarray]:
@@ -142,10 +147,11 @@ def _unit_database(plan: Plan, rng: np.random.Generator) -> list[np.ndarray]:
                     breathiness=float(rng.uniform(0.0, 0.4)), seed=int(rng.integers(2**63)))
     rt60 = rng.uniform(0.15, 0.3)
     t = np.arange(int(rt60 * SAMPLE_RATE)) / SAMPLE_RATE
-    room = rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt60)      # -60 dB at rt60
+    room = rng.standard_normal(len(t)) * portable.exp(-6.9 * t / rt60)      # -60 dB at rt60
     room[0] = 3 * np.abs(room).max()                                    # the direct sound
     n = int(round(plan.duration * SAMPLE_RATE))
-    return [fftconvolve(render(version, SAMPLE_RATE), room)[:n] for version in (plan, other)]
+    return [portable.fftconvolve(render(version, SAMPLE_RATE), room)[:n]
+            for version in (plan, other)]
 
 
 def _join_units(recordings: list[np.ndarray], plan: Plan, rng: np.random.Generator) -> np.ndarray:
@@ -160,7 +166,8 @@ def _join_units(recordings: list[np.ndarray], plan: Plan, rng: np.random.Generat
     for start, end in zip(bounds[1:-1], bounds[2:]):
         shift = int(rng.integers(-80, 81))
         first = int(np.clip(start + shift - fade, 0, end - 2 * fade))
-        unit = recordings[rng.integers(len(recordings))][first:end] * 10 ** (rng.normal(0, 3) / 20)
+        gain = portable.db_to_gain(float(rng.normal(0, 3)))
+        unit = recordings[rng.integers(len(recordings))][first:end] * gain
         out[-fade:] = out[-fade:] * ramp[::-1] + unit[:fade] * ramp
         out = np.concatenate([out, unit[fade:]])
     return out
@@ -186,7 +193,7 @@ def cepstral_vocoder(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     pulse/noise excitation, at the frame energies of the speech."""
     speech = render(plan, SAMPLE_RATE)
     spectrum = _stft(speech)
-    envelope = _cepstral_envelope(np.abs(spectrum), n_cepstra=int(rng.integers(24, 41)))
+    envelope = _cepstral_envelope(portable.magnitude(spectrum), n_cepstra=int(rng.integers(24, 41)))
     rebuilt = envelope * _stft(_excitation(plan, len(speech), rng))
     return _istft(_with_frame_energy(rebuilt, spectrum), len(speech))
 
@@ -206,10 +213,11 @@ def channel_vocoder(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     spectrum = _stft(speech)
     cutoff = int(rng.uniform(500, 2000) * N_FFT / SAMPLE_RATE)
     band = 8                                    # bins per 250 Hz band
-    upper = np.abs(spectrum[:, cutoff:]) ** 2
+    upper = portable.power_spectrum(spectrum[:, cutoff:])
     starts = np.arange(0, upper.shape[1], band)
     widths = np.diff(np.r_[starts, upper.shape[1]])
-    band_power = gaussian_filter1d(np.add.reduceat(upper, starts, axis=1) / widths, 2.5, axis=0)
+    band_power = portable.gaussian_filter1d(np.add.reduceat(upper, starts, axis=1) / widths, 2.5,
+                                            axis=0)
     noise = _stft(rng.standard_normal(len(speech)))[:, cutoff:] / np.sqrt(np.sum(WINDOW ** 2))
     spectrum[:, cutoff:] = np.sqrt(np.repeat(band_power, widths, axis=1)) * noise
     return _istft(spectrum, len(speech))
@@ -222,13 +230,15 @@ def spectral_filtering(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     and phase."""
     speech = render(plan, SAMPLE_RATE)
     spectrum = _stft(speech)
-    magnitude = np.abs(spectrum)
+    magnitude = portable.magnitude(spectrum)
     envelope = _cepstral_envelope(magnitude, 24)
-    warp = rng.uniform(1.04, 1.10) ** rng.choice([-1, 1])
+    warp = rng.uniform(1.04, 1.10)
+    warp = warp if rng.choice([-1, 1]) > 0 else 1 / warp
     source_bins = np.arange(BINS) / warp
     warped = np.stack([np.interp(source_bins, np.arange(BINS), frame) for frame in envelope])
     smoothing = rng.uniform(0.5, 0.9)
-    converted = warped ** (1 - smoothing) * _cepstral_envelope(magnitude, 12) ** smoothing
+    converted = (portable.power(warped, 1 - smoothing)
+                 * portable.power(_cepstral_envelope(magnitude, 12), smoothing))
     return _istft(spectrum * np.clip(converted / envelope, 0.1, 10.0), len(speech))
 
 
@@ -237,8 +247,9 @@ def mel_magnitude_vocoder(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     harmonics; the phase is that of the speech, with a little phase noise."""
     speech = render(plan, SAMPLE_RATE)
     spectrum = _stft(speech)
-    phase = np.angle(spectrum) + rng.normal(0.0, rng.uniform(0.2, 0.6), spectrum.shape)
-    return _istft(_mel_magnitude(spectrum) * np.exp(1j * phase), len(speech))
+    noise = rng.normal(0.0, rng.uniform(0.2, 0.6), spectrum.shape)
+    phase = portable.cmul(portable.unit_phasor(spectrum), portable.expi(noise))
+    return _istft(_mel_magnitude(spectrum) * phase, len(speech))
 
 
 def phase_noise_waveform_model(plan: Plan, rng: np.random.Generator) -> np.ndarray:
@@ -247,7 +258,7 @@ def phase_noise_waveform_model(plan: Plan, rng: np.random.Generator) -> np.ndarr
     speech = render(plan, SAMPLE_RATE)
     spectrum = _stft(speech)
     noise = rng.normal(0.0, rng.uniform(0.5, 1.2), spectrum.shape)
-    return _istft(spectrum * np.exp(1j * noise), len(speech))
+    return _istft(portable.cmul(spectrum, portable.expi(noise)), len(speech))
 
 
 def sinusoidal_vocoder(plan: Plan, rng: np.random.Generator) -> np.ndarray:
@@ -255,7 +266,7 @@ def sinusoidal_vocoder(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     the window's main lobe), dropping the weaker harmonics and the noise between them."""
     speech = render(plan, SAMPLE_RATE)
     spectrum = _stft(speech)
-    magnitude = np.abs(spectrum)
+    magnitude = portable.magnitude(spectrum)
     is_peak = np.zeros(spectrum.shape, bool)
     is_peak[:, 1:-1] = ((magnitude[:, 1:-1] > magnitude[:, :-2])
                         & (magnitude[:, 1:-1] >= magnitude[:, 2:]))
@@ -271,8 +282,8 @@ def smoothed_tts(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     """Statistical TTS: over-smoothed formant and F0 tracks, no jitter or shimmer, less
     breath noise; the waveform itself is rendered cleanly."""
     sigma = rng.uniform(3.0, 6.0)
-    smooth = replace(plan, formants=gaussian_filter1d(plan.formants, sigma, axis=0),
-                     f0=gaussian_filter1d(plan.f0, 2 * sigma), jitter=0.0, shimmer=0.0,
+    smooth = replace(plan, formants=portable.gaussian_filter1d(plan.formants, sigma, axis=0),
+                     f0=portable.gaussian_filter1d(plan.f0, 2 * sigma), jitter=0.0, shimmer=0.0,
                      breathiness=0.3 * plan.breathiness)
     return render(smooth, SAMPLE_RATE)
 
@@ -281,9 +292,9 @@ def griffin_lim(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     """Griffin-Lim: phase recovered in 6 to 16 iterations from an 80-bin mel magnitude."""
     speech = render(plan, SAMPLE_RATE)
     magnitude = _mel_magnitude(_stft(speech))
-    phase = np.exp(2j * np.pi * rng.random(magnitude.shape))
+    phase = portable.expi(2 * np.pi * rng.random(magnitude.shape))
     for _ in range(int(rng.integers(6, 17))):
-        phase = np.exp(1j * np.angle(_stft(_istft(magnitude * phase, len(speech)))))
+        phase = portable.unit_phasor(_stft(_istft(magnitude * phase, len(speech))))
     return _istft(magnitude * phase, len(speech))
 
 
@@ -302,7 +313,8 @@ def concatenation_and_filtering(plan: Plan, rng: np.random.Generator) -> np.ndar
 def pitch_shifted_lpc_vocoder(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     """TTS-VC LPC vocoder with a low order (10 to 12) and an F0 moved by 5 to 15 %."""
     speech = render(plan, SAMPLE_RATE)
-    f0_scale = rng.uniform(1.05, 1.15) ** rng.choice([-1, 1])
+    f0_scale = rng.uniform(1.05, 1.15)
+    f0_scale = f0_scale if rng.choice([-1, 1]) > 0 else 1 / f0_scale
     return _lpc_vocode(speech, _excitation(plan, len(speech), rng, f0_scale),
                        order=int(rng.integers(10, 13)))
 
@@ -310,8 +322,8 @@ def pitch_shifted_lpc_vocoder(plan: Plan, rng: np.random.Generator) -> np.ndarra
 def band_limited_waveform_model(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     """Neural waveform model trained at 11 kHz and upsampled: nothing above 5.5 kHz but the
     quantisation noise of its 8-bit mu-law output."""
-    low_rate = resample_poly(render(plan, SAMPLE_RATE), 11, 16)
-    return resample_poly(_mu_law_quantise(low_rate, bits=8), 16, 11)
+    low_rate = portable.resample_poly(render(plan, SAMPLE_RATE), 11, 16)
+    return portable.resample_poly(_mu_law_quantise(low_rate, bits=8), 16, 11)
 
 
 def waveform_filtering(plan: Plan, rng: np.random.Generator) -> np.ndarray:
@@ -329,8 +341,8 @@ def low_frame_rate_vocoder(plan: Plan, rng: np.random.Generator) -> np.ndarray:
     speech = render(plan, SAMPLE_RATE)
     spectrum = _stft(speech)
     hold = int(rng.integers(2, 4))
-    held = np.abs(spectrum)[np.arange(len(spectrum)) // hold * hold]
-    return _istft(held * np.exp(1j * np.angle(spectrum)), len(speech))
+    held = portable.magnitude(spectrum)[np.arange(len(spectrum)) // hold * hold]
+    return _istft(held * portable.unit_phasor(spectrum), len(speech))
 
 
 SpoofingSystem = Callable[[Plan, np.random.Generator], np.ndarray]

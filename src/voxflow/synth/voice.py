@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from voxflow.synth import portable
+
 REFERENCE_VTL_CM = 17.5
 
 
@@ -34,8 +36,8 @@ def sample_speaker(rng: np.random.Generator, speaker_id: str, gender: str) -> Sp
     return Speaker(
         id=speaker_id, gender=gender,
         vtl_cm=float(rng.normal(14.6, 0.7) if female else rng.normal(17.4, 0.8)),
-        f0_median=float(np.exp(rng.normal(np.log(205), 0.13) if female
-                               else rng.normal(np.log(115), 0.15))),
+        f0_median=portable.exp(float(rng.normal(portable.log(205.0), 0.13) if female
+                                     else rng.normal(portable.log(115.0), 0.15))),
         f0_range_st=float(rng.uniform(0.7, 1.4)),
         breathiness=float(rng.uniform(0.05, 0.35) if female else rng.uniform(0.0, 0.25)),
         tilt=float(rng.uniform(0.2, 0.75)),

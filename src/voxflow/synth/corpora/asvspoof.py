@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from voxflow.features import mfcc
 from voxflow.parallel import run_parallel
+from voxflow.synth import portable
 from voxflow.synth.corpora.common import (check_size, corpus_dir, item_rng, item_seed,
                                           write_audio, write_text)
 from voxflow.synth.engine import plan_utterance, render
@@ -172,20 +172,44 @@ def _recording(speech: np.ndarray, peak_level: float, rng: np.random.Generator) 
     tilt of up to 2.6 dB either way, a white to pinkish noise floor 55 to 75 dB below the peak,
     and the utterance's peak level."""
     tilt, noise_colour = rng.uniform(-0.15, 0.15, size=2)
-    coloured = np.convolve(speech, [1.0, -tilt])[:len(speech)]
+    coloured = portable.fir(speech, [1.0, -tilt])[:len(speech)]
     coloured /= np.abs(coloured).max() + 1e-12
     noise = rng.standard_normal(len(speech))
     noise[1:] += noise_colour * noise[:-1]
-    noise *= 10 ** (rng.uniform(-75.0, -55.0) / 20) / noise.std()
+    noise *= portable.db_to_gain(float(rng.uniform(-75.0, -55.0))) / noise.std()
     recorded = coloured + noise
     return (peak_level * recorded / np.abs(recorded).max()).astype(np.float32)
 
 
 def _asv_embedding(audio: np.ndarray) -> np.ndarray:
     """The ASV system's utterance vector: mean MFCC 1-19 over the louder 60 % of frames."""
-    coefficients = mfcc(audio, SAMPLE_RATE)
+    coefficients = _mfcc(audio)
     loud = coefficients[:, 0] >= np.percentile(coefficients[:, 0], 40)
     return coefficients[loud, 1:].mean(axis=0)
+
+
+def _mfcc(audio: np.ndarray) -> np.ndarray:
+    """voxflow.features.mfcc(audio, 16000): 20 coefficients of 40 HTK mel bands (20 Hz to
+    8 kHz) of 25 ms Hamming frames every 10 ms, 512-point FFT; here with `portable`'s log, cos
+    and matrix product, as the ASV scores are part of the corpus and must not depend on the
+    CPU."""
+    from scipy.fft import dct, rfft
+
+    win, hop, n_fft, n_mels = 400, 160, 512, 40
+    x = np.asarray(audio, np.float64)
+    x = np.pad(x, (0, max(win - len(x), 0)))
+    frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop][:1 + (len(x) - win) // hop]
+    hamming = 0.54 - 0.46 * portable.cos(2 * np.pi * np.arange(win) / win)
+    power = portable.power_spectrum(rfft(frames * hamming, n_fft, axis=1))
+    log10 = portable.log(10.0)
+    mel = lambda f: 2595 * portable.log(1 + f / 700) / log10            # noqa: E731
+    edges = 700 * (portable.power(10.0, np.linspace(mel(20.0), mel(SAMPLE_RATE / 2), n_mels + 2)
+                                  / 2595) - 1)
+    freqs = np.linspace(0, SAMPLE_RATE / 2, n_fft // 2 + 1)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    bank = np.maximum(0.0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)))
+    log_mel = portable.log(portable.matmul(power, bank.T) + 1e-10)
+    return dct(log_mel, type=2, norm="ortho", axis=1)[:, :20].astype(np.float32)
 
 
 def _write_asv_files(root: Path, split: str, utterances: list[_Utterance],
@@ -240,5 +264,6 @@ def _asv_scores(trials: list[tuple[str, str, str, str]], enrolment: dict[str, li
     scores = []
     for claimed, utt_id, _, _ in trials:
         vector, model = (embeddings[utt_id] - centre) / scale, models[claimed]
-        scores.append(float(vector @ model / (np.linalg.norm(vector) * np.linalg.norm(model))))
+        scores.append(portable.dot(vector, model)
+                      / (portable.norm(vector) * portable.norm(model)))
     return scores

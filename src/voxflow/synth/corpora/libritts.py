@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from voxflow.parallel import run_parallel
+from voxflow.synth import portable
 from voxflow.synth.corpora.common import (check_size, corpus_dir, item_rng, item_seed,
                                           write_audio, write_text)
 from voxflow.synth.engine import synthesize
@@ -128,7 +129,8 @@ def _render(job: _Job) -> float:
                            level_db=float(np.random.default_rng(job.seed).uniform(-3, 1)))
     audio = utterance.audio
     noise = np.random.default_rng(job.seed + 1).standard_normal(len(audio))
-    audio = audio + (np.abs(audio).max() * 10 ** (job.noise_db / 20) * noise).astype(np.float32)
+    level = np.abs(audio).max() * portable.db_to_gain(job.noise_db)
+    audio = audio + (level * noise).astype(np.float32)
     write_audio(job.path, audio, SAMPLE_RATE)
     return len(audio) / SAMPLE_RATE
 
