@@ -1,17 +1,19 @@
 """Elementary functions and linear algebra that give the same bits on every x86_64 CPU.
 
-numpy picks its float64 `exp`, `log`, `sin`, `cos`, `tan`, `power`, `log10`, `arctan2`, ... at
-run time by CPU: AVX-512 machines run SIMD code (SVML), the others the C library, and the last
-bit of the results differs for some inputs. BLAS (`@`, `np.linalg`, `np.convolve`'s dot) picks
-its kernel per CPU too, and sums in another order. A synthetic corpus built with them is
-byte-identical on one machine but not across machines (a few WAV/FLAC samples and TextGrid times
-change). The functions here are built only from +, -, *, /, sqrt, rint, frexp and ldexp on
-numpy arrays, which IEEE 754 rounds the same way on every CPU and in every SIMD width, so the
-synthesizer's output depends only on the seed. They are accurate to about 1 ulp (2 ulp near the
-ends of the ranges), far below anything audible, and cost a few vectorised passes each.
+numpy picks its float64 exp, log, power, sin, cos, tan, log10, arctan2, ... at run time by CPU:
+AVX-512 machines run SIMD code (SVML), the others the C library, whose glibc picks an FMA
+variant or not; numpy's complex abs and multiply fuse operations on AVX2 and not on SSE; BLAS
+(`@`, `np.linalg`) picks its kernel, and so its summation order, per CPU. The last bits of their
+results differ, and a corpus built with them is byte-identical on one machine only (a few FLAC
+samples and TextGrid times change). The functions here use only +, -, *, /, sqrt, rint, frexp
+and ldexp on numpy arrays (or Python floats), which IEEE 754 rounds the same way on every CPU
+and in every SIMD width, so the synthesizer's output depends only on the seed. They agree with
+numpy's to 1-2 ulp, far below anything audible, at a few vectorised passes each.
+pocketfft (scipy.fft, np.fft), sosfilt/lfilter, correlate1d and upfirdn are the same everywhere
+and are used as they are.
 
-`tests/corpora/test_portable_synthesis.py` checks the hashes of a small synthesis, natively and
-with numpy's AVX-512 and AVX2 paths disabled.
+`tests/corpora/test_portable_synthesis.py` checks the hashes of a small synthesis natively and
+under an emulated AVX2 and SSE4 CPU (see the README, "Reproducibility across machines").
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ _INV_PIO2 = 6.36619772367581382433e-01
 _INV_FACT = [1.0]
 for _n in range(1, 20):
     _INV_FACT.append(_INV_FACT[-1] / _n)
+del _n
 _EXP_POLY = _INV_FACT[13::-1]                                          # r^13/13! .. 1
 _SIN_POLY = [(-1) ** k * _INV_FACT[2 * k + 1] for k in range(9)][::-1]  # in r^2, times r
 _COS_POLY = [(-1) ** k * _INV_FACT[2 * k] for k in range(10)][::-1]     # in r^2
