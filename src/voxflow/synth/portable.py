@@ -61,7 +61,7 @@ def _out(a: np.ndarray, scalar: bool):
 def exp(x):
     """e**x, elementwise (float for a scalar argument)."""
     x, scalar = _array(x)
-    x = np.clip(x, -1100.0, 709.7)          # below: 0.0; above: overflow, as np.exp
+    x = np.clip(x, -1100.0, 710.0)          # 0.0 below -745, inf above 709.78, as np.exp
     k = np.rint(x * _INV_LN2)
     r = (x - k * _LN2_HI) - k * _LN2_LO
     return _out(np.ldexp(_horner(_EXP_POLY, r), k.astype(np.int32)), scalar)
