@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from voxflow.stage_io import load_section
 from voxflow.vocoder.evaluation import evaluate_vocoders
@@ -33,9 +34,11 @@ def main() -> None:
     parser.add_argument("--features", type=Path, required=True, help="vocoder-features folder")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--preset", default="quality")
-    parser.add_argument("--teacher-steps", type=int, help="override the preset's")
     parser.add_argument("--student-steps", type=int, help="override the preset's")
     parser.add_argument("--student-every", type=int, default=250)
+    parser.add_argument("--set", action="append", default=[], metavar="PART.KEY=VALUE",
+                        help="override one setting of the preset (YAML value), e.g. "
+                             "teacher.steps=2000 or teacher.grad_clip=1.0; repeatable")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -43,8 +46,10 @@ def main() -> None:
     section["preset"] = args.preset
     section["teacher_gate"] = {"on_fail": "warn"}      # the curves show the teacher either way
     section["evaluation"] = {**section["evaluation"], "teacher": False}
-    if args.teacher_steps:
-        section["teacher"] = {**(section["teacher"] or {}), "steps": args.teacher_steps}
+    for setting in args.set:
+        name, value = setting.split("=", 1)
+        part, key = name.split(".", 1)
+        section[part] = {**(section[part] or {}), key: yaml.safe_load(value)}
     params = vocoder_params(section)
     started = time.time()
     teacher = train_teacher(params, "upw", args.features, args.out / "teacher")

@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/python benchmarks/bench_vocoder_curves.py --features data/vocoder/features \
     --out benchmarks/results/vocoder-quality-gpu --preset quality \
-    --teacher-steps "${TEACHER_STEPS:-20000}" --student-steps "${STUDENT_STEPS:-2000}" \
+    --set teacher.steps="${TEACHER_STEPS:-20000}" --student-steps "${STUDENT_STEPS:-2000}" \
     --student-every 500
