@@ -69,10 +69,12 @@ def _with_frame_energy(spectrum: np.ndarray, reference: np.ndarray) -> np.ndarra
     return spectrum * np.sqrt(target / (energy + 1e-12))
 
 
-def _mel_filterbank(n_mels: int) -> np.ndarray:
-    """(n_mels, BINS) triangular filters on the HTK mel scale, 0 to 8 kHz."""
-    mel = np.linspace(0.0, 2595 * portable.log(1 + SAMPLE_RATE / 2 / 700) / portable.log(10.0),
-                      n_mels + 2)
+def mel_filterbank(n_mels: int, f_min: float = 0.0) -> np.ndarray:
+    """(n_mels, BINS) triangular filters on the HTK mel scale, `f_min` to 8 kHz."""
+    def hz_to_mel(f: float) -> float:
+        return 2595 * portable.log(1 + f / 700) / portable.log(10.0)
+
+    mel = np.linspace(hz_to_mel(f_min), hz_to_mel(SAMPLE_RATE / 2), n_mels + 2)
     edges = 700 * (portable.power(10.0, mel / 2595) - 1)
     freqs = np.linspace(0, SAMPLE_RATE / 2, BINS)
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
@@ -81,7 +83,7 @@ def _mel_filterbank(n_mels: int) -> np.ndarray:
 
 def _mel_magnitude(spectrum: np.ndarray, n_mels: int = 80) -> np.ndarray:
     """The magnitude a vocoder sees through an n_mels mel spectrogram, mapped back to BINS."""
-    bank = _mel_filterbank(n_mels)
+    bank = mel_filterbank(n_mels)
     mel_power = portable.matmul(portable.power_spectrum(spectrum), bank.T)
     return np.sqrt(np.maximum(portable.matmul(mel_power, portable.pinv(bank).T), 0.0))
 

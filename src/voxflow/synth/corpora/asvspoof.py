@@ -26,7 +26,8 @@ from voxflow.synth.corpora.common import (check_size, corpus_dir, item_rng, item
                                           write_audio, write_text)
 from voxflow.synth.engine import plan_utterance, render
 from voxflow.synth.languages import ENGLISH
-from voxflow.synth.spoofing import EVAL_ATTACKS, SAMPLE_RATE, TRAIN_DEV_ATTACKS, spoof
+from voxflow.synth.spoofing import (EVAL_ATTACKS, SAMPLE_RATE, TRAIN_DEV_ATTACKS,
+                                     mel_filterbank, spoof)
 from voxflow.synth.voice import Speaker, sample_speaker
 
 SPLITS = ("train", "dev", "eval")
@@ -201,13 +202,7 @@ def _mfcc(audio: np.ndarray) -> np.ndarray:
     frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop][:1 + (len(x) - win) // hop]
     hamming = 0.54 - 0.46 * portable.cos(2 * np.pi * np.arange(win) / win)
     power = portable.power_spectrum(rfft(frames * hamming, n_fft, axis=1))
-    log10 = portable.log(10.0)
-    mel = lambda f: 2595 * portable.log(1 + f / 700) / log10            # noqa: E731
-    edges = 700 * (portable.power(10.0, np.linspace(mel(20.0), mel(SAMPLE_RATE / 2), n_mels + 2)
-                                  / 2595) - 1)
-    freqs = np.linspace(0, SAMPLE_RATE / 2, n_fft // 2 + 1)
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    bank = np.maximum(0.0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)))
+    bank = mel_filterbank(n_mels, f_min=20.0)           # spoofing's frames are 512 points too
     log_mel = portable.log(portable.matmul(power, bank.T) + 1e-10)
     return dct(log_mel, type=2, norm="ortho", axis=1)[:, :20].astype(np.float32)
 
