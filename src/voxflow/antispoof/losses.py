@@ -25,8 +25,9 @@ def contrastive_loss(first: torch.Tensor, second: torch.Tensor, pair_label: torc
                      margin: float = 2.0) -> torch.Tensor:
     """Eq. 3 averaged over the pairs: first, second (pairs, dim) embeddings f(x_i), f(x_j),
     pair_label (pairs,) Y in {0 same class, 1 different classes} -> scalar. A dissimilar pair
-    contributes only while its distance is below the margin."""
-    distance = pair_distance(first, second)
+    contributes only while its distance is below the margin. Computed in float32 whatever the
+    embeddings' dtype: under bfloat16 autocast a distance keeps 3 significant digits."""
+    distance = pair_distance(first.float(), second.float())
     y = pair_label.to(distance.dtype)
     per_pair = (1 - y) * 0.5 * distance + y * 0.5 * torch.clamp(margin - distance, min=0)
     return per_pair.mean()
