@@ -58,7 +58,8 @@ def main() -> None:
     print(f"teacher: {params.teacher.steps} steps, {time.time() - started:.0f} s")
     print(teacher_curve.to_markdown(index=False, floatfmt=".3f"))
 
-    rows, total = [], args.student_steps or params.student.steps
+    rows = []
+    total = params.student.steps if args.student_steps is None else args.student_steps
     for steps in range(args.student_every, total + 1, args.student_every):
         chunk = vocoder_params({**section, "student": {**(section["student"] or {}),
                                                        "steps": steps}})

@@ -149,6 +149,7 @@ def test_cached_generation_matches_the_teacher_forced_forward():
     torch.manual_seed(0)
     config = VocoderConfig.tiny()
     teacher = WaveNetTeacher(config).eval()
+    teacher.set_level(0.05)                         # the cached step reads and scales it too
     cond, _ = teacher.conditioning(torch.randn(BATCH, 2, 80))
     audio, params = teacher.generate(cond, torch.Generator().manual_seed(0),
                                      return_parameters=True)
@@ -156,6 +157,22 @@ def test_cached_generation_matches_the_teacher_forced_forward():
     assert audio.abs().max() <= 1 and audio.std() > 0
     with torch.no_grad():
         assert (teacher(audio, cond) - params).abs().max() < 1e-5
+
+
+def test_teacher_models_audio_in_units_of_its_level(inputs):
+    """Audio c times louder under level c: the same network, its mixture scaled by c (means
+    times c, log scales plus log c), so an untrained teacher is as wide as the speech."""
+    torch.manual_seed(0)
+    teacher = WaveNetTeacher(VocoderConfig.tiny()).double().eval()
+    mel, audio = inputs
+    cond, _ = teacher.conditioning(mel.double())
+    with torch.no_grad():
+        unit = teacher(audio.double(), cond)
+        teacher.set_level(0.03)
+        quiet = teacher(0.03 * audio.double(), cond)
+    logits, means, log_scales = unit.chunk(3, dim=1)
+    expected = torch.cat([logits, 0.03 * means, log_scales + torch.log(torch.tensor(0.03))], 1)
+    assert torch.allclose(quiet, expected, atol=1e-12)
 
 
 @pytest.fixture

@@ -188,6 +188,7 @@ def train_teacher(params: VocoderParams, system: str, features_dir: Path,
     teacher = WaveNetTeacher(config)
     sampler = segment_sampler(features_dir, params, system, params.teacher)
     teacher.conditioning.mel.set_statistics(*sampler.mel_statistics())
+    teacher.set_level(sampler.audio_rms())
     training, features = params.teacher, params.features
     validate = TeacherValidation(features_dir, training.validation_split,
                                  training.validation_utterances, training.validation_seconds,
