@@ -16,12 +16,7 @@ from voxflow.antispoof import (BACKBONES, BackboneConfig, ClassifierConfig, MLPC
 RELATIVE_TOLERANCE = 0.01
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def features_and_labels(seed: int = 0, batch: int = 8) -> tuple[torch.Tensor, torch.Tensor]:

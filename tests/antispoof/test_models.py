@@ -14,12 +14,8 @@ from voxflow.antispoof.models import BasicBlock, Bottleneck, SqueezeExcitation
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def seeded(one_thread):
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_max_feature_map_halves_channels_and_takes_the_max():

@@ -15,12 +15,7 @@ from voxflow.antispoof import (BONAFIDE, SPOOF, BackboneConfig, BalancedBatchSam
                                warmup_decay_schedule)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -------------------------------------------------------------------------- contrastive loss
