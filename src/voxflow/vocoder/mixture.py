@@ -64,6 +64,13 @@ def split_parameters(params: torch.Tensor
     return logits, means, log_scales.clamp(min=LOG_SCALE_MIN)
 
 
+def scale_mixture(params: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    """Mixture parameters (batch, 3K, ...) of X -> those of level * X: the weights unchanged,
+    the means times level, the log scales plus log(level)."""
+    logits, means, log_scales = params.chunk(3, dim=1)
+    return torch.cat([logits, means * level, log_scales + level.log()], dim=1)
+
+
 def logistic_log_density(x: torch.Tensor, mean: torch.Tensor,
                          log_scale: torch.Tensor) -> torch.Tensor:
     """Log density of Logistic(mean, exp(log_scale)) at x (broadcast)."""

@@ -20,7 +20,8 @@ from torch.nn.utils.parametrizations import weight_norm
 from torchaudio.functional import lfilter
 
 from voxflow.vocoder.layers import ConvQueue, ResidualBlock, pointwise, shift_right
-from voxflow.vocoder.mixture import full_precision, logistic_noise, sample_mixture
+from voxflow.vocoder.mixture import (full_precision, logistic_noise, sample_mixture,
+                                     scale_mixture)
 
 DC_BLOCKER_POLE = 0.99      # of the student's output filter, see ParallelWaveNetStudent.forward
 LOGISTIC_STD = torch.pi / 3 ** 0.5  # of the standard logistic the student's noise is drawn from
@@ -285,11 +286,6 @@ class WaveNetTeacher(nn.Module):
         untrained output of scale 1 is ~30 dB too wide (a buffer: it travels with the weights)."""
         self.level.fill_(rms)
 
-    def _in_audio_units(self, params: torch.Tensor) -> torch.Tensor:
-        """(batch, 3K, ...) mixture parameters in units of `level` -> in audio units."""
-        logits, means, log_scales = params.chunk(3, dim=1)
-        return torch.cat([logits, means * self.level, log_scales + self.level.log()], dim=1)
-
     def forward(self, audio: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         _check_length(audio.shape[-1], cond, self.hop_length)
         h = self.input(shift_right(audio / self.level)[:, None])
@@ -297,7 +293,7 @@ class WaveNetTeacher(nn.Module):
         for block in self.blocks:
             h, skip = block(h, cond, self.hop_length)
             skips = skips + skip
-        return self._in_audio_units(self.output(F.relu(self.hidden(F.relu(skips)))))
+        return scale_mixture(self.output(F.relu(self.hidden(F.relu(skips)))), self.level)
 
     def step(self, previous: torch.Tensor, cond_projections: list[torch.Tensor],
              queues: list[ConvQueue]) -> torch.Tensor:
@@ -309,8 +305,8 @@ class WaveNetTeacher(nn.Module):
         for block, projection, queue in zip(self.blocks, cond_projections, queues):
             h, skip = block.step(h, projection, queue)
             skips = skips + skip
-        return self._in_audio_units(
-            pointwise(self.output, F.relu(pointwise(self.hidden, F.relu(skips)))))
+        return scale_mixture(
+            pointwise(self.output, F.relu(pointwise(self.hidden, F.relu(skips)))), self.level)
 
     @torch.no_grad()
     def generate(self, cond: torch.Tensor, generator: torch.Generator | None = None,
