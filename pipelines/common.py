@@ -22,6 +22,11 @@ SYNTH_DEFAULTS = {"synth_size": PARAMS["synth"]["size"], "synth_seed": PARAMS["s
                   "synth_workers": PARAMS["synth"]["workers"]}
 
 
+def synth_size_default(corpus: str) -> str:
+    """The size params.yaml gives `corpus`: its entry of synth.sizes, else synth.size."""
+    return (PARAMS["synth"].get("sizes") or {}).get(corpus, PARAMS["synth"]["size"])
+
+
 def ingest_default(corpus: str) -> str:
     """The default of a pipeline's `ingest_<corpus>` parameter: that corpus's options of
     params.yaml's `ingest` section as JSON text."""

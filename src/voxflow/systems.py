@@ -15,6 +15,7 @@ SYSTEMS = (
     "corpora",          # synthesis of the embedded default and ingestion of every corpus
     "vocoder",          # universal Parallel WaveNet vocoder
     "antispoof",        # Siamese spoofing detection
+    "avse",             # audio-visual speech enhancement (MHCA-AVCRN)
 )
 
 

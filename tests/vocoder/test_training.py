@@ -155,3 +155,12 @@ def test_the_same_params_train_the_same_teacher(features, tmp_path, tracking):
                      for name in ("first", "second"))
     for name, value in first.state_dict().items():
         assert torch.equal(value, second.state_dict()[name]), name
+
+
+def test_lr_final_decays_the_learning_rate_to_it_by_the_last_step(features, tmp_path, tracking):
+    section = quick()
+    section["teacher"].update(lr=1e-3, lr_final=1e-4)
+    stages.train_teacher("upw", features, tmp_path / "teacher", section)
+    last = torch.load(tmp_path / "teacher" / "checkpoints" / "step-00000003.pt",
+                      weights_only=False)
+    assert last["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-4)

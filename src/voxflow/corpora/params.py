@@ -1,7 +1,7 @@
 """params.yaml's `synth` and `ingest` sections."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from voxflow.stage_io import parse
@@ -12,6 +12,10 @@ class SynthParams:
     size: str           # tiny (the embedded default), small, medium
     seed: int
     workers: int = 0    # processes; 0 = all cores (the corpora do not depend on it)
+    sizes: dict[str, str] = field(default_factory=dict)     # corpus -> its size, over `size`
+
+    def size_of(self, corpus: str) -> str:
+        return self.sizes.get(corpus, self.size)
 
 
 def synth_params(section: dict) -> SynthParams:

@@ -20,10 +20,10 @@ def synth(corpus: str, out_dir: Path, section: dict) -> Path:
     from voxflow.synth.corpora import build_corpus
 
     params = synth_params(section)
-    with stage_run(f"synth@{corpus}", {"corpus": corpus, "size": params.size,
-                                       "seed": params.seed}):
+    size = params.size_of(corpus)
+    with stage_run(f"synth@{corpus}", {"corpus": corpus, "size": size, "seed": params.seed}):
         start = time.perf_counter()
-        root = build_corpus(corpus, Path(out_dir), size=params.size, seed=params.seed,
+        root = build_corpus(corpus, Path(out_dir), size=size, seed=params.seed,
                             workers=params.workers or None)
         files = [p for p in root.rglob("*") if p.is_file()]
         mlflow.log_metrics({"files": len(files), "seconds": time.perf_counter() - start,

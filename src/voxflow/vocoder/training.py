@@ -174,9 +174,14 @@ def _train(objective: nn.Module, sampler, out_dir: Path, params: VocoderParams,
     config = TrainConfig(steps=training.steps, checkpoint_every=training.checkpoint_every,
                          log_every=training.log_every, seed=params.seed, lr=training.lr,
                          grad_clip=training.grad_clip, validate_every=validate_every)
+    schedule = None
+    if training.lr_final is not None:
+        def schedule(optimizer):
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=training.steps,
+                                                              eta_min=training.lr_final)
     return train(objective, objective_loss, sampler, Path(out_dir) / "checkpoints", config,
                  parameters=[p for p in objective.parameters() if p.requires_grad],
-                 validate=validate).validation
+                 validate=validate, scheduler_factory=schedule).validation
 
 
 def train_teacher(params: VocoderParams, system: str, features_dir: Path,

@@ -1,0 +1,1 @@
+"""Audio-visual speech enhancement (MHCA-AVCRN)."""
