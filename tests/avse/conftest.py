@@ -14,7 +14,8 @@ from voxflow.avse.params import avse_params
 from voxflow.ingest import ingest
 from voxflow.stage_io import load_section
 
-SECTION = load_section("avse", Path(__file__).parents[2] / "params.yaml")
+PARAMS = Path(__file__).parents[2] / "params.yaml"
+SECTION = load_section("avse", PARAMS)
 
 
 @pytest.fixture(scope="session")
@@ -32,11 +33,13 @@ def quick():
 
 @pytest.fixture(scope="session")
 def avse_data(tiny_corpus, tmp_path_factory):
-    """{"mixtures", "features", "crops"} of the tiny corpora (read only). The tiny GRID has one
-    talker in dev and in test, so only train has competing-talker mixtures."""
+    """{"mixtures", "features", "crops", "section"} of the tiny corpora split as params.yaml
+    says (read only). The tiny GRID has one talker in dev and in test, so only train has
+    competing-talker mixtures."""
     work = tmp_path_factory.mktemp("avse")
+    options = load_section("ingest", PARAMS)
     for corpus in ("grid", "noise"):
-        ingest(corpus, tiny_corpus(corpus), work / f"{corpus}.parquet")
+        ingest(corpus, tiny_corpus(corpus), work / f"{corpus}.parquet", **options[corpus])
     section = copy.deepcopy(SECTION)
     section["mixing"]["mixtures_per_utterance"] = 2
     params = avse_params(section)
