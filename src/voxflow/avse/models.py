@@ -20,11 +20,10 @@ Architecture, with L = len(channels) levels, F_0 = n_mels and F_i = ceil(F_{i-1}
     decoder        D_{i-1} = DeconvBlock(skip_i(E_i, D_i)), the last one a plain transposed
                    convolution to 1 channel at F_0, added to the mel
 
-skip_i is the 2-stage MHCA block `TwoStageMHCA(F_f=E_i, F_d=D_i)` (variants "mhca",
-"no_balancing", "no_filtering"), whose output F_out replaces CRN's concatenation (variants
-"no_mhca", "audio_only"): there the fused feature reaches the decoder through the gate on F_d
-only, as eq. 1-4 define F_out. Any number of frames is accepted (the paper's 80 x 20 segments
-included); the time axis is never strided.
+skip_i is CRN's concatenation cat(D_i, E_i) (variants "no_mhca", "audio_only") or, in the MHCA
+variants ("mhca", "no_balancing", "no_filtering"), `MHCASkip`: the same concatenation with D_i
+gated by the 2-stage MHCA block, cat(TwoStageMHCA(F_f=E_i, F_d=D_i), E_i). Any number of frames
+is accepted (the paper's 80 x 20 segments included); the time axis is never strided.
 "audio_only" is the same encoder and decoder without the audio and video streams: E_i =
 strided ConvBlock(E_{i-1}), CRN's encoder (Tan & Wang use a causal 2x3 kernel and unidirectional
 LSTMs for real time; this offline one keeps the 3x3 kernel and bidirectional LSTMs of the
