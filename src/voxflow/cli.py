@@ -66,6 +66,27 @@ def _mushra_export(args: argparse.Namespace) -> None:
              "open ?config=%s", args.out, config.name)
 
 
+def _preference_export(args: argparse.Namespace) -> None:
+    from voxflow.evaluation.preference import export_ab_test, read_pairs
+
+    config = export_ab_test(read_pairs(args.pairs), args.out, args.test_id,
+                            target_lufs=args.target_lufs, seed=args.seed)
+    log.info("AB preference test written to %s; serve only that folder, keep %s_key.csv for "
+             "preference-analyze", config.parent, args.test_id)
+
+
+def _preference_analyze(args: argparse.Namespace) -> None:
+    from voxflow.evaluation.preference import (analyze_ratings, markdown_table, read_key,
+                                               read_ratings)
+
+    table = analyze_ratings(read_ratings(args.ratings), read_key(args.key))
+    args.out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out / "preferences.csv", index=False)
+    (args.out / "preferences.md").write_text(markdown_table(table), encoding="utf-8")
+    log.info("preference shares and sign tests written to %s (preferences.csv, preferences.md)",
+             args.out)
+
+
 def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
@@ -73,7 +94,8 @@ def _comma_list(text: str) -> tuple[str, ...]:
 def _add_eval_parser(sub) -> None:
     """`voxflow eval KIND ...`: one subcommand per evaluation kind."""
     evaluate = sub.add_parser("eval", help="evaluate files: PESQ/STOI, EER, min t-DCF, UAR, WER, "
-                              "MCD/F0/LSD, MUSHRA").add_subparsers(dest="kind", required=True)
+                              "MCD/F0/LSD, MUSHRA, AB preference").add_subparsers(
+                                  dest="kind", required=True)
 
     def kind(name: str, help_: str, inputs: list[tuple[str, dict]]) -> argparse.ArgumentParser:
         p = evaluate.add_parser(name, help=help_)
@@ -129,6 +151,26 @@ def _add_eval_parser(sub) -> None:
     export.add_argument("--target-lufs", type=float, default=-23.0)
     export.add_argument("--seed", type=int, default=0)
     export.set_defaults(func=_mushra_export)
+    ab = evaluate.add_parser("preference-export", help="write an AB preference test (A, B or no "
+                             "preference): anonymous trials, both orders balanced, "
+                             "loudness-normalized, and its hidden key")
+    ab.add_argument("--pairs", type=Path, required=True,
+                    help="CSV with columns item,group,system_a,path_a,system_b,path_b (paths "
+                    "relative to it)")
+    ab.add_argument("--out", type=Path, required=True)
+    ab.add_argument("--test-id", required=True)
+    ab.add_argument("--target-lufs", type=float, default=-23.0)
+    ab.add_argument("--seed", type=int, default=0)
+    ab.set_defaults(func=_preference_export)
+    analyze = evaluate.add_parser("preference-analyze", help="preference shares per group and "
+                                  "system pair, two-sided sign tests at p < 0.01")
+    analyze.add_argument("--ratings", type=Path, required=True,
+                         help="CSV with columns listener,trial_id,choice (1, 2 or neutral)")
+    analyze.add_argument("--key", type=Path, required=True,
+                         help="the <test>_key.csv written by preference-export")
+    analyze.add_argument("--out", type=Path, required=True,
+                         help="folder for preferences.csv and preferences.md")
+    analyze.set_defaults(func=_preference_analyze)
 
 
 def _promote(args: argparse.Namespace) -> None:

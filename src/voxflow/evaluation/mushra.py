@@ -86,8 +86,7 @@ def export_test(stimuli: pd.DataFrame, out_dir: Path, test_id: str, target_lufs:
     by default, headroom for inter-sample peaks). `seed` shuffles which item gets which trial
     id (trial1, trial2, ...), so ids do not follow the stimuli table; webMUSHRA shuffles the page
     and condition order for each listener itself."""
-    if not _NAME.match(test_id):
-        raise ValueError(f"test id {test_id!r}: use letters, digits, '_', '-' and '.' only")
+    check_test_id(test_id)
     table = _check_stimuli(stimuli)
     out_dir = Path(out_dir)
     items = list(dict.fromkeys(table["item"]))
@@ -101,7 +100,7 @@ def export_test(stimuli: pd.DataFrame, out_dir: Path, test_id: str, target_lufs:
         for name, audio in signals.items():
             gain = 10 ** ((target - loudness[item, name]) / 20)
             paths[name] = (audio_root / item / f"{name}.wav").as_posix()
-            _write_pcm16(out_dir / paths[name], gain * audio, rate)
+            write_pcm16(out_dir / paths[name], gain * audio, rate)
         pages.append(_mushra_page(trial_ids[item], paths, instructions))
     config = out_dir / "configs" / f"{test_id}.yaml"
     config.write_text(yaml.safe_dump(_test_config(test_id, pages), sort_keys=False,
@@ -110,6 +109,12 @@ def export_test(stimuli: pd.DataFrame, out_dir: Path, test_id: str, target_lufs:
     log.info("webMUSHRA test %s: %d items x (reference, %d anchors, %d systems) at %.1f LUFS",
              test_id, len(items), len(ANCHORS), table["system"].nunique() - 1, target)
     return config
+
+
+def check_test_id(test_id: str) -> None:
+    """ValueError unless `test_id` can name files and folders (letters, digits, '_-.')."""
+    if not _NAME.match(test_id):
+        raise ValueError(f"test id {test_id!r}: use letters, digits, '_', '-' and '.' only")
 
 
 def _check_stimuli(stimuli: pd.DataFrame) -> pd.DataFrame:
@@ -190,13 +195,20 @@ def _conform(audio: np.ndarray, rate: int, target_rate: int, length: int,
              where: str) -> np.ndarray:
     """`audio` resampled to `target_rate` and cut or zero-padded to `length` samples
     (webMUSHRA requires the same rate and length for all stimuli of a page)."""
-    if rate != target_rate:
-        common = math.gcd(rate, target_rate)
-        audio = sps.resample_poly(audio, target_rate // common, rate // common)
+    audio = resample(audio, rate, target_rate)
     if abs(len(audio) - length) > 0.1 * target_rate:
         log.warning("%s: length %.2f s differs from the reference's %.2f s; cut/padded", where,
                     len(audio) / target_rate, length / target_rate)
     return np.pad(audio[:length], (0, max(0, length - len(audio))))
+
+
+def resample(audio: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """`audio` (samples at `rate`) resampled to `target_rate` (polyphase, scipy's default
+    Kaiser window)."""
+    if rate == target_rate:
+        return audio
+    common = math.gcd(rate, target_rate)
+    return sps.resample_poly(audio, target_rate // common, rate // common)
 
 
 def _loudness(audio: np.ndarray, rate: int, where: str) -> float:
@@ -210,31 +222,53 @@ def _loudness(audio: np.ndarray, rate: int, where: str) -> float:
     return float(value)
 
 
+class LoudnessTarget:
+    """The one loudness all stimuli of a test are normalized to: `target_lufs`, or lower by the
+    headroom the loudest-peaking stimulus needs to stay at or below `peak_dbfs` (sample peak).
+
+    `measure` every stimulus first, then read `lufs()`; the gain of a stimulus is
+    10 ** ((lufs() - its loudness) / 20)."""
+
+    def __init__(self, target_lufs: float, peak_dbfs: float):
+        self.target_lufs = target_lufs
+        self.peak_dbfs = peak_dbfs
+        self._worst_peak, self._worst = -math.inf, ""
+
+    def measure(self, audio: np.ndarray, rate: int, where: str) -> float:
+        """Integrated loudness (LUFS, ITU-R BS.1770) of `audio`; its peak counts for `lufs`."""
+        loudness = _loudness(audio, rate, where)
+        peak = 20 * np.log10(np.abs(audio).max()) + self.target_lufs - loudness
+        if peak > self._worst_peak:
+            self._worst_peak, self._worst = peak, where
+        return loudness
+
+    def lufs(self) -> float:
+        """The target loudness of every stimulus measured so far."""
+        if self._worst_peak <= self.peak_dbfs:
+            return self.target_lufs
+        target = self.target_lufs - (self._worst_peak - self.peak_dbfs)
+        log.warning("target loudness lowered from %.1f to %.2f LUFS: at %.1f LUFS %s would peak "
+                    "at %+.1f dBFS (limit %+.1f dBFS)", self.target_lufs, target,
+                    self.target_lufs, self._worst, self._worst_peak, self.peak_dbfs)
+        return target
+
+
 def _loudness_and_target(table: pd.DataFrame, items: list[str], target_lufs: float,
                          peak_dbfs: float) -> tuple[dict[tuple[str, str], float], float]:
-    """({(item, stimulus): loudness}, the test's target loudness): `target_lufs`, or lower by
-    the headroom the loudest-peaking stimulus needs to stay at or below `peak_dbfs`.
+    """({(item, stimulus): loudness}, the test's target loudness, see `LoudnessTarget`).
 
     A first pass over the audio, which is read again for writing rather than kept: a whole
     test's audio may not fit in memory."""
-    loudness, worst_peak, worst = {}, -math.inf, ""
+    target, loudness = LoudnessTarget(target_lufs, peak_dbfs), {}
     for item in items:
         rate, signals = _item_signals(table, item)
         for name, audio in signals.items():
-            loudness[item, name] = _loudness(audio, rate, f"item {item}, stimulus {name}")
-            peak = 20 * np.log10(np.abs(audio).max()) + target_lufs - loudness[item, name]
-            if peak > worst_peak:
-                worst_peak, worst = peak, f"item {item}, stimulus {name}"
-    if worst_peak <= peak_dbfs:
-        return loudness, target_lufs
-    target = target_lufs - (worst_peak - peak_dbfs)
-    log.warning("target loudness lowered from %.1f to %.2f LUFS: at %.1f LUFS %s would peak at "
-                "%+.1f dBFS (limit %+.1f dBFS)", target_lufs, target, target_lufs, worst,
-                worst_peak, peak_dbfs)
-    return loudness, target
+            loudness[item, name] = target.measure(audio, rate, f"item {item}, stimulus {name}")
+    return loudness, target.lufs()
 
 
-def _write_pcm16(path: Path, audio: np.ndarray, rate: int) -> None:
+def write_pcm16(path: Path, audio: np.ndarray, rate: int) -> None:
+    """`audio` (floats in [-1, 1]) as a 16-bit mono WAV at `path` (folders made)."""
     # quantized here rather than by libsndfile so that the scaling (and no clipping) is explicit
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, np.round(audio * 32767).astype(np.int16), rate, subtype="PCM_16")
