@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from voxflow.training.precision import CPUFloat32LSTM
+
 KERNEL = 3      # 3x3 over (frequency, time): one frame of context each side, as offline allows
 
 
@@ -94,8 +96,8 @@ class RecurrentBottleneck(nn.Module):
 
     def __init__(self, channels: int, freq: int, hidden: int, layers: int):
         super().__init__()
-        self.lstm = nn.LSTM(channels * freq, hidden, num_layers=layers, batch_first=True,
-                            bidirectional=True)
+        self.lstm = CPUFloat32LSTM(channels * freq, hidden, num_layers=layers, batch_first=True,
+                                   bidirectional=True)
         self.project = nn.Linear(2 * hidden, channels * freq)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,

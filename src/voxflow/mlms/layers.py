@@ -28,6 +28,8 @@ import math
 import torch
 from torch import nn
 
+from voxflow.training.precision import CPUFloat32LSTM
+
 CODE_SETUPS = ("rand", "onehot-init", "onehot-fixed")      # section 4.1's three setups
 
 
@@ -40,7 +42,7 @@ class Tower(nn.Module):
                  lstm_projection: int, lstm_layers: int):
         super().__init__()
         self.projection = nn.Linear(input_dim, projection_dim)
-        self.lstm = nn.LSTM(projection_dim, lstm_cells, num_layers=lstm_layers,
+        self.lstm = CPUFloat32LSTM(projection_dim, lstm_cells, num_layers=lstm_layers,
                             proj_size=lstm_projection, batch_first=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 from torchaudio.functional import lfilter
 
+from voxflow.training.precision import CPUFloat32LSTM
 from voxflow.vocoder.layers import ConvQueue, ResidualBlock, pointwise, shift_right
 from voxflow.vocoder.mixture import (full_precision, logistic_noise, sample_mixture,
                                      scale_mixture)
@@ -139,7 +140,7 @@ class MelConditioner(nn.Module):
         super().__init__()
         self.register_buffer("mel_mean", torch.zeros(config.n_mels))
         self.register_buffer("mel_std", torch.ones(config.n_mels))
-        self.lstm = nn.LSTM(config.n_mels, config.lstm_hidden, num_layers=config.lstm_layers,
+        self.lstm = CPUFloat32LSTM(config.n_mels, config.lstm_hidden, num_layers=config.lstm_layers,
                             bidirectional=True, batch_first=True)
 
     def set_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
