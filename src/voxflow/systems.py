@@ -16,6 +16,7 @@ SYSTEMS = (
     "vocoder",          # universal Parallel WaveNet vocoder
     "antispoof",        # Siamese spoofing detection
     "avse",             # audio-visual speech enhancement (MHCA-AVCRN)
+    "mlms",             # multi-language multi-speaker LSTM acoustic model
 )
 
 

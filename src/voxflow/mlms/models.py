@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from voxflow.mlms.layers import LanguageCodes, RecurrentOutput, Tower
+from voxflow.mlms.layers import LanguageCodes, RecurrentOutput, Tower, recurrent_outputs
 
 # What each adaptation phase updates besides the target speaker's output layer: the language
 # code, the mean tower, or both jointly.
@@ -132,14 +132,7 @@ class MLMSNet(nn.Module):
     def forward(self, x: torch.Tensor, languages: list[str], speakers: list[str]
                 ) -> torch.Tensor:
         self._check(x, languages, speakers)
-        h = self.hidden(x, languages)
-        rows = {}                                   # speaker -> its utterances' batch indices
-        for i, speaker in enumerate(speakers):
-            rows.setdefault(speaker, []).append(i)
-        parts = [self.outputs[speaker](h[indices]) for speaker, indices in rows.items()]
-        order = torch.tensor([i for indices in rows.values() for i in indices],
-                             device=h.device)
-        return torch.cat(parts)[torch.argsort(order)]
+        return recurrent_outputs([self.outputs[s] for s in speakers], self.hidden(x, languages))
 
     def _check(self, x: torch.Tensor, languages: list[str], speakers: list[str]) -> None:
         if x.ndim != 3 or x.shape[-1] != self.input_dim or x.shape[1] < 1:
