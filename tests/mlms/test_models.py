@@ -216,3 +216,9 @@ def test_unknown_language_or_speaker_raises_naming_it(languages, speakers, name)
 def test_lstm_projection_must_be_smaller_than_the_cells():
     with pytest.raises(ValueError, match="lstm_projection"):
         replace(make_config(), lstm_projection=8)
+
+
+def test_without_a_projection_h_is_as_wide_as_the_lstm_cells():
+    model = make_model(lstm_projection=0)
+    assert model.hidden(make_inputs(), LANGUAGES[:2]).shape[-1] == 8
+    assert model(make_inputs(), LANGUAGES[:2], SPEAKERS[:2]).shape[-1] == 5

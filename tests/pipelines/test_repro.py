@@ -21,8 +21,10 @@ from dvc.stage import PipelineStage
 
 REPO = Path(__file__).parents[2]
 
-# every training and the slowest evaluations, shortened: each DAG end to end in a few minutes
+# every training and the slowest evaluations shortened, the MLMS corpus at its tiny size: each
+# DAG end to end in a few minutes
 FEW_STEPS = {
+    "synth": {"sizes": {"mlms": "tiny"}},
     "vocoder": {"teacher": {"steps": 10, "validate_every": 10, "checkpoint_every": 10,
                             "validation_utterances": 1, "validation_seconds": 0.1},
                 "student": {"steps": 10, "checkpoint_every": 10},
@@ -30,12 +32,17 @@ FEW_STEPS = {
     "antispoof": {"gmm": {"max_iter": 5},
                   "training": {"epochs": 1, "classifier_epochs": 1}},
     "avse": {"training": {"steps": 10, "validate_every": 10, "checkpoint_every": 10}},
+    "mlms": {part: {"steps": 4, "validate_every": 4, "checkpoint_every": 4}
+             for part in ("training", "adaptation_training", "duration_training")}
+            | {"evaluation": {"utterances": 1, "bound_utterances": 2,
+                              "preference_utterances": 1}},
 }
 # a foreach stage's loop over a few of its systems, one of each kind, instead of all of them
 # (each stage is a process start of ~10 s)
 FEW_SYSTEMS = {
     "antispoof": ["ssl-lcnn", "ssl-lcnn-original", "lfcc-senet34", "cqcc-senet34"],
     "avse": ["mhca-avcrn", "crn"],
+    "mlms": ["mlms-rand", "baselines"],
 }
 
 

@@ -4,7 +4,6 @@ minibatches of whole zero-padded utterances; model selection on the dev split (t
 the validation with the lowest dev MSE are the system's)."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -72,46 +71,26 @@ def dev_mse(model: Enhancer, dev: EnhancementSet) -> float:
     return total / frames
 
 
-class KeepBest:
-    """The loop's `validate`: the dev MSE, and the model's weights saved to `path` whenever it
-    is the lowest so far (also across resumed runs: the file holds its MSE)."""
-
-    def __init__(self, dev: EnhancementSet, path: Path):
-        self.dev, self.path = dev, Path(path)
-
-    def __call__(self, model: Enhancer) -> dict[str, float]:
-        mse = dev_mse(model, self.dev)
-        best = torch.load(self.path, weights_only=False)["dev_mse"] if self.path.is_file() \
-            else math.inf
-        if mse < best:
-            torch.save({"dev_mse": mse, "state": model.state_dict()}, self.path)
-        return {"dev_mse": mse}
-
-
 def train_system(params: AVSEParams, system: str, features_dir: Path, crops_dir: Path,
                  out_dir: Path) -> Path:
     """Train `system` (a key of avse.systems) on the train split, selected on dev; returns
     out_dir/model.pt."""
-    from voxflow.training import TrainConfig, train
+    from voxflow.training import TrainConfig
+    from voxflow.training.selection import train_keeping_best
 
     config, training = params.model_config(system), params.training
     train_set = EnhancementSet(features_dir, crops_dir, "train")
     dev = EnhancementSet(features_dir, crops_dir, "dev")
     torch.manual_seed(params.seed)          # the initial weights: same params, same model
     model = Enhancer(config, train_set.statistics())
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    best = out_dir / "best-dev.pt"
-    if not any((out_dir / "checkpoints").glob("step-*.pt")):
-        best.unlink(missing_ok=True)        # a fresh run: an older run's best is not ours
     loop = TrainConfig(steps=training.steps, checkpoint_every=training.checkpoint_every,
                        log_every=training.log_every, seed=params.seed, lr=training.lr,
                        grad_clip=training.grad_clip, validate_every=training.validate_every)
     segment = round(training.segment_seconds * params.crops.fps)     # in video frames
-    validation = train(model, enhancement_loss, train_set.sampler(training.batch_size, segment),
-                       out_dir / "checkpoints", loop, validate=KeepBest(dev, best)).validation
-    model.load_state_dict(torch.load(best, weights_only=False)["state"])
-    return save_model(out_dir / MODEL_FILE, system, model, validation)
+    validation = train_keeping_best(model, enhancement_loss,
+                                    train_set.sampler(training.batch_size, segment),
+                                    Path(out_dir), loop, lambda m: dev_mse(m, dev))
+    return save_model(Path(out_dir) / MODEL_FILE, system, model, validation)
 
 
 def save_model(path: Path, system: str, model: Enhancer, validation: list[dict]) -> Path:

@@ -35,8 +35,8 @@ CODE_SETUPS = ("rand", "onehot-init", "onehot-fixed")      # section 4.1's three
 
 class Tower(nn.Module):
     """A ReLU projection, then `lstm_layers` unidirectional LSTMs of `lstm_cells` cells, each
-    with an output projection to `lstm_projection`: (batch, frames, input_dim) ->
-    (batch, frames, lstm_projection)."""
+    with a recurrent output projection to `lstm_projection` (0: none): (batch, frames,
+    input_dim) -> (batch, frames, lstm_projection or lstm_cells)."""
 
     def __init__(self, input_dim: int, projection_dim: int, lstm_cells: int,
                  lstm_projection: int, lstm_layers: int):

@@ -50,7 +50,8 @@ class MLMSConfig:
     projection_dim: int = 256
     # memory cells of each LSTM
     lstm_cells: int = 256
-    # output projection of each LSTM, also the width of h (the output layer's input)
+    # recurrent output projection of each LSTM (LSTMP, Sak et al. 2014), also the width of h
+    # (the output layer's input); 0: none, h is lstm_cells wide (see `MODELS` in params.py)
     lstm_projection: int = 128
     # stacked LSTMs per tower
     lstm_layers: int = 3
@@ -62,15 +63,21 @@ class MLMSConfig:
 
     def __post_init__(self):
         sizes = {"projection_dim": self.projection_dim, "lstm_cells": self.lstm_cells,
-                 "lstm_projection": self.lstm_projection, "lstm_layers": self.lstm_layers,
-                 "out_dim": self.out_dim}
+                 "lstm_layers": self.lstm_layers, "out_dim": self.out_dim}
         small = [f"{name}={size}" for name, size in sizes.items() if size < 1]
-        if small or self.basis_towers < 0:
-            raise ValueError(f"MLMSConfig sizes must be positive (basis_towers >= 0): "
-                             f"{', '.join(small) or f'basis_towers={self.basis_towers}'}")
+        negative = [f"{name}={size}" for name, size in (("basis_towers", self.basis_towers),
+                    ("lstm_projection", self.lstm_projection)) if size < 0]
+        if small or negative:
+            raise ValueError(f"MLMSConfig sizes must be positive (basis_towers and "
+                             f"lstm_projection >= 0): {', '.join(small + negative)}")
         if self.lstm_projection >= self.lstm_cells:
             raise ValueError(f"lstm_projection {self.lstm_projection} must be smaller than "
                              f"lstm_cells {self.lstm_cells} (it condenses the LSTM output)")
+
+    @property
+    def hidden_dim(self) -> int:
+        """The width of h: the LSTMs' projection, or their cells without one."""
+        return self.lstm_projection or self.lstm_cells
 
 
 class MLMSNet(nn.Module):
@@ -117,11 +124,11 @@ class MLMSNet(nn.Module):
         if not speaker or "." in speaker:
             raise ValueError(f"speaker name {speaker!r} cannot name a module (empty or with "
                              "a '.')")
-        layer = RecurrentOutput(self.config.lstm_projection, self.config.out_dim)
+        layer = RecurrentOutput(self.config.hidden_dim, self.config.out_dim)
         self.outputs[speaker] = layer.to(self.mean_tower.projection.weight.device)
 
     def hidden(self, x: torch.Tensor, languages: list[str]) -> torch.Tensor:
-        """Eq. 1: x (batch, frames, input_dim) -> h (batch, frames, lstm_projection)."""
+        """Eq. 1: x (batch, frames, input_dim) -> h (batch, frames, hidden_dim)."""
         codes = self.codes(languages)                                   # (batch, L)
         h = self.mean_tower(x)
         if self.basis_towers:

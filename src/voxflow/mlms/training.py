@@ -23,7 +23,6 @@ their source's, as the model's input and output spaces are its).
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 
 import numpy as np
@@ -97,42 +96,21 @@ def dev_mse(model: Predictor, dev: SequenceSet) -> float:
     return float((utterance_mse(model, dev) * lengths).sum() / lengths.sum())
 
 
-class KeepBest:
-    """The loop's `validate`: the dev MSE, and the model's weights saved to `path` whenever it
-    is the lowest so far (also across resumed runs: the file holds its MSE)."""
-
-    def __init__(self, dev: SequenceSet, path: Path):
-        self.dev, self.path = dev, Path(path)
-
-    def __call__(self, model: Predictor) -> dict[str, float]:
-        mse = dev_mse(model, self.dev)
-        best = torch.load(self.path, weights_only=False)["dev_mse"] if self.path.is_file() \
-            else math.inf
-        if mse < best:
-            torch.save({"dev_mse": mse, "state": model.state_dict()}, self.path)
-        return {"dev_mse": mse}
-
-
 def fit(model: Predictor, train_set: SequenceSet, dev: SequenceSet, training: TrainingParams,
         seed: int, out_dir: Path, parameters=None) -> list[dict]:
     """Train `model` (only `parameters`, default all) on `train_set`, checkpoints in
     out_dir/checkpoints; loads the best dev validation's weights into it and returns the
     validation history (step, dev_mse)."""
-    from voxflow.training import TrainConfig, train
+    from voxflow.training import TrainConfig
+    from voxflow.training.selection import train_keeping_best
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    best = out_dir / "best-dev.pt"
-    if not any((out_dir / "checkpoints").glob("step-*.pt")):
-        best.unlink(missing_ok=True)        # a fresh run: an older run's best is not ours
     loop = TrainConfig(steps=training.steps, checkpoint_every=training.checkpoint_every,
                        log_every=training.log_every, seed=seed, lr=training.lr,
                        grad_clip=training.grad_clip, validate_every=training.validate_every)
-    validation = train(model, sequence_loss,
-                       train_set.sampler(training.batch_size, training.segment_frames),
-                       out_dir / "checkpoints", loop, parameters=parameters,
-                       validate=KeepBest(dev, best)).validation
-    model.load_state_dict(torch.load(best, weights_only=False)["state"])
+    validation = train_keeping_best(model, sequence_loss,
+                                    train_set.sampler(training.batch_size,
+                                                      training.segment_frames),
+                                    Path(out_dir), loop, lambda m: dev_mse(m, dev), parameters)
     model.requires_grad_(True)
     return validation
 
