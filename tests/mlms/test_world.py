@@ -10,7 +10,7 @@ import pytest
 
 from voxflow.mlms.world import (BAP, DIMENSIONS, LF0, MCEP, VUV, WorldConfig, analyze,
                                 continuous_log_f0, distortions, expand_band_aperiodicity,
-                                frame_count, postfilter, synthesize)
+                                frame_count, mcep_to_power, postfilter, synthesize)
 
 CONFIG = WorldConfig()
 RATE = CONFIG.sample_rate
@@ -130,6 +130,12 @@ def test_postfilter_keeps_the_frame_energy(tone_features):
     energy = pysptk.mc2e(mcep, CONFIG.all_pass, CONFIG.fft_size)
     filtered = pysptk.mc2e(postfilter(mcep, CONFIG), CONFIG.all_pass, CONFIG.fft_size)
     np.testing.assert_allclose(filtered, energy, rtol=1e-6)
+
+
+def test_mcep_to_power_is_pysptk_mc2sp(tone_features):
+    mcep = np.ascontiguousarray(tone_features[:, MCEP], np.float64)
+    np.testing.assert_allclose(mcep_to_power(mcep, CONFIG),
+                               pysptk.mc2sp(mcep, CONFIG.all_pass, CONFIG.fft_size), rtol=1e-10)
 
 
 @pytest.mark.parametrize("postfilter_on", [False, True])
