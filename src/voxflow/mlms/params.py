@@ -126,6 +126,7 @@ class MLMSParams:
     preset: str
     seed: int
     workers: int                        # feature-extraction processes (0: all cores)
+    threads: int                        # torch CPU threads of the model stages (0: torch's)
     held_out_languages: tuple[str, ...]      # adapted to, never in the MLMS models' training
     world: WorldConfig
     systems: dict[str, SystemParams]
