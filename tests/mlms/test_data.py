@@ -86,3 +86,10 @@ def test_a_constant_dimension_keeps_unit_std():
 def test_an_empty_set_is_a_clear_error():
     with pytest.raises(ValueError, match="no frame"):
         Normaliser.fit([])
+
+
+def test_first_keeps_the_first_utterances_by_id(train_set):
+    first = train_set.where(speaker=train_set.rows.at[0, "speaker"]).first(3)
+    everyone = sorted(train_set.where(speaker=train_set.rows.at[0, "speaker"]).rows["utt_id"])
+    assert sorted(first.rows["utt_id"]) == everyone[:3]
+    assert len(train_set.first(None)) == len(train_set)

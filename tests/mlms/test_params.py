@@ -65,3 +65,9 @@ def test_the_stages_depend_on_the_params_they_read():
         set(stages["mlms-train"]["do"]["params"])
     assert {"mlms.adaptation", "mlms.adaptation_training"} <= set(stages["mlms-adapt"]["params"])
     assert "mlms.duration_training" in stages["mlms-duration"]["params"]
+
+
+def test_the_limited_data_must_be_at_least_one_utterance():
+    with pytest.raises(ValueError, match="train_utterances"):
+        mlms_params(section(adaptation={"source": "mlms-rand", "setups": ["v1"],
+                                        "train_utterances": 0}))

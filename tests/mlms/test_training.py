@@ -125,3 +125,27 @@ def test_only_the_languages_the_source_lacks_are_adapted_to(mlms_models, mlms_da
     knows_pl = mlms_models["dir"] / "adapted" / "pl" / "v1" / "model.pt"
     paths = adapt(params, knows_pl, mlms_data["world"], mlms_data["linguistic"], tmp_path)
     assert [saved_name(path) for path in paths] == ["pt-br/v1"]
+
+
+def test_adaptation_and_scratch_train_on_the_limited_data_only(mlms_models, mlms_data, quick,
+                                                              tmp_path, monkeypatch):
+    from voxflow.mlms import training
+
+    seen = []                           # (setup folder, utt_ids trained on) of every fit
+
+    def recording_fit(model, train_set, dev, *args, **kwargs):
+        seen.append(sorted(train_set.rows["utt_id"]))
+        return fit(model, train_set, dev, *args, **kwargs)
+
+    fit = training.fit
+    monkeypatch.setattr(training, "fit", recording_fit)
+    params = mlms_params(quick(adaptation={"source": "mlms-rand", "setups": ["v1", "scratch"],
+                                           "train_utterances": 2}))
+    adapt(params, mlms_models["dir"] / "mlms-rand" / "model.pt", mlms_data["world"],
+          mlms_data["linguistic"], tmp_path)
+    train = acoustic_set(mlms_data["world"], mlms_data["linguistic"], "train")
+    first_two = {language: sorted(train.where(language=language).rows["utt_id"])[:2]
+                 for language in params.held_out_languages}
+    assert sorted(map(tuple, seen)) == sorted(tuple(first_two[language])
+                                              for language in params.held_out_languages
+                                              for _ in ("v1", "scratch"))

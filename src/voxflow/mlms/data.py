@@ -151,6 +151,13 @@ class SequenceSet:
             mask &= self.rows[column].isin(value if isinstance(value, list) else [value])
         return self.select(mask)
 
+    def first(self, count: int | None) -> SequenceSet:
+        """The first `count` utterances by utt_id (all of them for None)."""
+        order = np.argsort(self.rows["utt_id"].to_numpy(), kind="stable")
+        mask = np.zeros(len(self), bool)
+        mask[order[:count]] = True
+        return self.select(mask)
+
     def normalisers(self) -> tuple[Normaliser, Normaliser]:
         """(inputs, targets) normalisers fitted on every frame of this set."""
         return (Normaliser.fit(self.inputs(i) for i in range(len(self))),

@@ -104,8 +104,14 @@ class SystemParams:
 class AdaptationParams:
     source: str                         # the mlms system adapted (the paper: its best, rand)
     setups: tuple[str, ...]                 # v1..v4 and/or scratch
+    # the held-out speaker's first train utterances (by utt_id) that adaptation and scratch
+    # train on; None: all of them
+    train_utterances: int | None = None
 
     def __post_init__(self):
+        if self.train_utterances is not None and self.train_utterances < 1:
+            raise ValueError(f"params.yaml mlms.adaptation.train_utterances: expected at least "
+                             f"1 or null, got {self.train_utterances}")
         unknown = sorted(set(self.setups) - {*ADAPTATION_SETUPS, SCRATCH})
         if unknown:
             raise ValueError(f"params.yaml mlms.adaptation.setups: unknown {unknown}; expected "

@@ -191,7 +191,8 @@ def adapt(params: MLMSParams, source: Path, world_dir: Path, linguistic_dir: Pat
         speakers = sorted(set(train_set.where(language=language).rows["speaker"]))
         for speaker in speakers:
             pair = {"language": language, "speaker": speaker}
-            paths += _adapt_pair(params, source, train_set.where(**pair), dev.where(**pair),
+            limited = train_set.where(**pair).first(params.adaptation.train_utterances)
+            paths += _adapt_pair(params, source, limited, dev.where(**pair),
                                  Path(out_dir) / language)
     return paths
 
