@@ -3,6 +3,8 @@ validation is kept, every kind of model is saved under its name, adaptation touc
 its setup adapts, and the same params train the same model."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import pytest
 import torch
@@ -149,3 +151,49 @@ def test_adaptation_and_scratch_train_on_the_limited_data_only(mlms_models, mlms
     assert sorted(map(tuple, seen)) == sorted(tuple(first_two[language])
                                               for language in params.held_out_languages
                                               for _ in ("v1", "scratch"))
+
+
+def test_an_mlms_system_trains_on_two_processes(mlms_data, quick, tmp_path, tracking):
+    """torchrun with gloo: a batch uses only its speakers' output layers, which DDP allows
+    (find_unused_parameters); one run, one model, from rank 0."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    params = {"mlms": quick()}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    torchrun = Path(sys.executable).parent / "torchrun"
+    result = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "voxflow", "stage",
+         "mlms-train", "mlms-rand", str(mlms_data["world"]), str(mlms_data["linguistic"]),
+         "--out", str(tmp_path / "model"), "--params", str(tmp_path / "params.yaml")],
+        env={**os.environ, "VOXFLOW_PROGRESS": "0", "OMP_NUM_THREADS": "1"},
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run,) = mlflow.search_runs(experiment_names=["voxflow"], output_format="list")
+    assert run.info.status == "FINISHED"
+    assert load_model(tmp_path / "model" / "model.pt").net.languages
+
+
+def test_under_ddp_the_layers_of_speakers_outside_the_batch_get_no_gradient(tmp_path):
+    """What keeps adaptation and training honest under DDP: a parameter no rank used keeps
+    grad None, so Adam leaves it alone (a zero gradient would still move it by momentum)."""
+    import torch.distributed as dist
+    from torch import nn
+
+    from voxflow.mlms.models import MLMSNet
+    from voxflow.mlms.params import MODELS
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        net = MLMSNet(6, MODELS["tiny"], ["de", "fr"], ["de_f1", "fr_f1"])
+        model = nn.parallel.DistributedDataParallel(net, find_unused_parameters=True)
+        model(torch.randn(2, 5, 6), ["de", "de"], ["de_f1", "de_f1"]).square().mean().backward()
+        assert all(p.grad is None for p in net.outputs["fr_f1"].parameters())
+        assert net.codes.codes["fr"].grad is None
+        assert all(p.grad is not None for p in net.outputs["de_f1"].parameters())
+    finally:
+        dist.destroy_process_group()

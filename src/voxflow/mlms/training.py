@@ -106,7 +106,8 @@ def fit(model: Predictor, train_set: SequenceSet, dev: SequenceSet, training: Tr
 
     loop = TrainConfig(steps=training.steps, checkpoint_every=training.checkpoint_every,
                        log_every=training.log_every, seed=seed, lr=training.lr,
-                       grad_clip=training.grad_clip, validate_every=training.validate_every)
+                       grad_clip=training.grad_clip, validate_every=training.validate_every,
+                       find_unused_parameters=True)     # a batch has some speakers' layers
     validation = train_keeping_best(model, sequence_loss,
                                     train_set.sampler(training.batch_size,
                                                       training.segment_frames),

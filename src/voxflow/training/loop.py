@@ -99,6 +99,9 @@ class TrainConfig:
     amp_dtype: str = "bfloat16"       # or "float16" (with a GradScaler)
     device: str | None = None         # None: cuda if available, else cpu
     keep_checkpoints: int | None = 2  # newest checkpoints kept (None: all)
+    # under DDP: a model whose batches use only some of its parameters (MLMS: the output
+    # layers of the batch's speakers); the parameters no rank used keep grad None
+    find_unused_parameters: bool = False
 
     def __post_init__(self):
         if self.steps < 0:
@@ -225,7 +228,8 @@ def _train(model, loss_fn, sample_batch, checkpoint_dir, config, optimizer_facto
     train_model = model
     if env.distributed:
         train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=config.find_unused_parameters)
     if env.is_main:
         log.info("training %d steps on %s%s%s; checkpoints every %d steps in %s",
                  config.steps - step, device, f" x {env.world_size} processes"
