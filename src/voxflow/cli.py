@@ -197,6 +197,17 @@ def _add_stages(sub) -> None:
     promote.set_defaults(func=_promote)
 
 
+def _add_system_commands(sub) -> None:
+    """The top-level commands a system adds beside its stages (its cli's optional
+    `add_commands(subparsers)`, e.g. `voxflow anonymize`)."""
+    from voxflow.systems import SYSTEMS, cli_module
+
+    for system in SYSTEMS:
+        add_commands = getattr(cli_module(system), "add_commands", None)
+        if add_commands is not None:
+            add_commands(sub)
+
+
 def _repro(args: argparse.Namespace) -> None:
     from voxflow.tracking import pipeline_run
 
@@ -262,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.set_defaults(func=_ingest)
 
     _add_stages(sub)
+    _add_system_commands(sub)
     _add_eval_parser(sub)
 
     repro = sub.add_parser("repro", help="dvc repro under one parent MLflow run")

@@ -1,7 +1,8 @@
 """The registry of voxflow's systems: one line per system.
 
 A system `name` owns the package `voxflow.<name>` (its `params.py`, `stages.py` and `cli.py`,
-whose `add_stages(subparsers)` registers its `voxflow stage ...` commands), the KFP components
+whose `add_stages(subparsers)` registers its `voxflow stage ...` commands and optional
+`add_commands(subparsers)` its top-level ones), the KFP components
 `components/<name>.py` and the pipelines `pipelines/<name>.py` (whose `PIPELINES` maps pipeline
 names to `build(gpus)`), its section of params.yaml, its stages in dvc.yaml and `tests/<name>/`.
 Adding a system is adding those files and its line here.
@@ -17,6 +18,7 @@ SYSTEMS = (
     "antispoof",        # Siamese spoofing detection
     "avse",             # audio-visual speech enhancement (MHCA-AVCRN)
     "mlms",             # multi-language multi-speaker LSTM acoustic model
+    "anonymization",    # voice anonymization (kNN-VC) and the VoicePrivacy 2024 evaluation
 )
 
 

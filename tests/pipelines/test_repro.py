@@ -36,6 +36,10 @@ FEW_STEPS = {
              for part in ("training", "adaptation_training", "duration_training")}
             | {"evaluation": {"utterances": 1, "bound_utterances": 2,
                               "preference_utterances": 1}},
+    "anonymization": {part: {"steps": 4, "checkpoint_every": 4, "log_every": 2}
+                      for part in ("ssl_training", "vocoder_training", "asv_training",
+                                   "emotion_training", "asr_training")}
+                     | {"evaluation": {"resamples": 20, "probe_utterances": 4}},
 }
 # a foreach stage's loop over a few of its systems, one of each kind, instead of all of them
 # (each stage is a process start of ~10 s)
@@ -43,6 +47,7 @@ FEW_SYSTEMS = {
     "antispoof": ["ssl-lcnn", "ssl-lcnn-original", "lfcc-senet34", "cqcc-senet34"],
     "avse": ["mhca-avcrn", "crn"],
     "mlms": ["mlms-rand", "baselines"],
+    "anonymization": ["origin", "knnvc"],
 }
 
 

@@ -18,9 +18,10 @@ import soundfile as sf
 SIZES = ("tiny", "small", "medium")
 log = logging.getLogger(__name__)
 
-def check_size(size: str) -> str:
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}: expected one of {', '.join(SIZES)}")
+def check_size(size: str, sizes: Iterable[str] = SIZES) -> str:
+    """`size` when it is one of `sizes` (a corpus with a size of its own passes its keys)."""
+    if size not in sizes:
+        raise ValueError(f"unknown size {size!r}: expected one of {', '.join(sizes)}")
     return size
 
 

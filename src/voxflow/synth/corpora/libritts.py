@@ -35,6 +35,9 @@ SIZES = {
     "tiny": LibriTTSSize({"train-clean-100": 8, "dev-clean": 2, "test-clean": 2}, 2, 6, 3),
     "small": LibriTTSSize({"train-clean-100": 20, "dev-clean": 4, "test-clean": 4}, 2, 15, 3),
     "medium": LibriTTSSize({"train-clean-100": 40, "dev-clean": 8, "test-clean": 8}, 3, 25, 3),
+    # the anonymization DAG's: 8 readers per gender in dev-clean and in test-clean (the VPC's
+    # libri-{dev,test}-{f,m} trial subsets), few utterances each
+    "vpc": LibriTTSSize({"train-clean-100": 24, "dev-clean": 16, "test-clean": 16}, 1, 8, 3),
 }
 
 _DIGITS = {w: str(i) for i, w in enumerate(GRID_WORDS["digit"])}
@@ -50,7 +53,7 @@ class _Job:
 
 
 def build(out_dir: Path, size: str = "tiny", seed: int = 0, workers: int | None = None) -> Path:
-    spec = SIZES[check_size(size)]
+    spec = SIZES[check_size(size, SIZES)]
     root = corpus_dir(out_dir, "libritts")
     rng = item_rng(seed, "libritts", "layout")
     total_readers = sum(spec.speakers.values())

@@ -1,0 +1,121 @@
+"""Anonymizers, one interface: `anonymize(waveform, rate, rng) -> waveform` (16 kHz out).
+
+`Origin` is table 1's row 0 (no anonymization: the evaluation's reference); `KnnVCAnonymizer`
+is kNN-VC and its variants (IDs 1-3): SSL features of the source, converted by
+`voxflow.anonymization.knnvc.KnnVC` towards random target speakers, vocoded by the SSL-feature
+vocoder. `anonymize_table` runs one over the utterances of a manifest, each with a random state
+seeded by (seed, utterance id): the same utterance is anonymized the same way wherever it runs.
+"""
+from __future__ import annotations
+
+import logging
+import zlib
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from tqdm import tqdm
+
+from voxflow.anonymization.audio import RATE, load_audio, resample
+from voxflow.atomic import write_atomically
+from voxflow.parallel import progress_disabled
+
+log = logging.getLogger(__name__)
+
+# the manifest columns an anonymized table keeps (what the evaluation needs)
+KEPT_COLUMNS = ("utt_id", "corpus", "split", "speaker", "gender", "text", "emotion")
+TABLE, REJECTS = "anonymized.csv", "rejects.csv"
+# the target speakers' matching sets, beside the vocoder: {"layer": int, "sets": {speaker: (N, D)}}
+MATCHING_SETS = "matching_sets.pt"
+
+
+class Anonymizer(Protocol):
+    def anonymize(self, waveform: np.ndarray, rate: int, rng: np.random.Generator,
+                  speaker: str | None = None) -> np.ndarray:
+        """(samples,) float32 at `rate` -> (samples',) float32 at 16 kHz; all randomness from
+        `rng`; `speaker`, the source's, is never chosen as a target."""
+
+
+class Origin:
+    """No anonymization (table 1's `origin`): the waveform at 16 kHz."""
+
+    def anonymize(self, waveform: np.ndarray, rate: int, rng: np.random.Generator,
+                  speaker: str | None = None) -> np.ndarray:
+        return resample(waveform, rate, RATE)
+
+
+class KnnVCAnonymizer:
+    """SSL encoder layer -> kNN-VC conversion -> SSL-feature vocoder."""
+
+    def __init__(self, encoder, layer: int, knnvc, vocoder):
+        self.encoder, self.layer, self.knnvc, self.vocoder = encoder, layer, knnvc, vocoder
+
+    def anonymize(self, waveform: np.ndarray, rate: int, rng: np.random.Generator,
+                  speaker: str | None = None) -> np.ndarray:
+        from voxflow.anonymization.ssl import features
+        from voxflow.anonymization.vocoder import vocode
+
+        source = features(self.encoder, resample(waveform, rate, RATE), self.layer)
+        converted = self.knnvc.convert(source, rng, exclude=speaker)
+        return vocode(self.vocoder, converted)
+
+
+def utterance_rng(seed: int, utt_id: str) -> np.random.Generator:
+    """The random state of one utterance's anonymization: (seed, crc32 of its id)."""
+    return np.random.default_rng([seed, zlib.crc32(utt_id.encode())])
+
+
+def anonymize_table(anonymizer: Anonymizer, table: pd.DataFrame, root: Path, out_dir: Path,
+                    seed: int, desc: str = "anonymize") -> pd.DataFrame:
+    """Anonymize every utterance of the manifest `table` (audio under `root`) into
+    `out_dir/wav/<utt_id>.wav` (16 kHz, 16-bit); the table of what was written (KEPT_COLUMNS +
+    audio_path relative to out_dir, duration) to out_dir/anonymized.csv and returned. A file
+    that cannot be read or anonymized goes to out_dir/rejects.csv with the reason; the others
+    are written."""
+    out_dir = Path(out_dir)
+    (out_dir / "wav").mkdir(parents=True, exist_ok=True)
+    rows, rejects = [], []
+    for row in tqdm(table.itertuples(index=False), total=len(table), desc=desc, unit="utt",
+                    leave=False, disable=progress_disabled()):
+        source = Path(root) / row.audio_path
+        try:
+            audio = load_audio(source, RATE)
+            anonymized = anonymizer.anonymize(audio, RATE, utterance_rng(seed, row.utt_id),
+                                              speaker=getattr(row, "speaker", None))
+        except ValueError as err:
+            rejects.append({"utt_id": row.utt_id, "path": str(source), "reason": str(err)})
+            continue
+        relative = f"wav/{row.utt_id}.wav"
+        (out_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(out_dir / relative, lambda tmp: sf.write(
+            tmp, np.clip(anonymized, -1, 1), RATE, subtype="PCM_16", format="WAV"))
+        rows.append({**{c: getattr(row, c, None) for c in KEPT_COLUMNS},
+                     "audio_path": relative, "duration": len(anonymized) / RATE})
+    result = pd.DataFrame(rows, columns=[*KEPT_COLUMNS, "audio_path", "duration"])
+    result.to_csv(out_dir / TABLE, index=False)
+    pd.DataFrame(rejects, columns=["utt_id", "path", "reason"]).to_csv(out_dir / REJECTS,
+                                                                       index=False)
+    for reject in rejects:
+        log.warning("%s: skipped (%s)", reject["path"], reject["reason"])
+    log.info("%d utterances anonymized into %s (%d rejected)", len(result), out_dir, len(rejects))
+    return result
+
+
+def folder_table(in_dir: Path) -> pd.DataFrame:
+    """The audio files (.wav, .flac) under `in_dir` as a table for `anonymize_table`: utt_id =
+    the path relative to `in_dir` without its suffix (so the output keeps the folder layout)."""
+    paths = sorted(p for p in Path(in_dir).rglob("*") if p.suffix.lower() in (".wav", ".flac"))
+    if not paths:
+        raise ValueError(f"{in_dir}: no .wav or .flac file in it")
+    relative = [p.relative_to(in_dir) for p in paths]
+    return pd.DataFrame({"utt_id": [str(r.with_suffix("")) for r in relative],
+                         "audio_path": [str(r) for r in relative]})
+
+
+def read_anonymized(out_dir: Path) -> pd.DataFrame:
+    """anonymize_table's table, audio_path made absolute."""
+    table = pd.read_csv(Path(out_dir) / TABLE, dtype={"speaker": str})
+    table["audio_path"] = [str(Path(out_dir) / p) for p in table["audio_path"]]
+    return table

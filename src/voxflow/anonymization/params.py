@@ -1,0 +1,111 @@
+"""params.yaml's `anonymization` section, parsed once by a stage (`anonymization_params`).
+
+`preset` picks every model's size and training recipe (tiny: the CPU minutes of the embedded
+default; paper: the reference sizes, WavLM Large among them); the `*_training` keys of the
+section hold overrides of the preset's recipe, key by key. The recipes live beside their models:
+`voxflow.anonymization.{ssl,vocoder,asv,emotion,asr}`'s MODELS and TRAINING.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from voxflow.anonymization import asr, asv, emotion, ssl, vocoder
+from voxflow.anonymization.knnvc import KnnVCConfig
+from voxflow.stage_io import parse, with_preset
+
+KINDS = ("origin", "knnvc")
+# a training section of params.yaml -> the module holding its model and recipe presets
+MODULES = {"ssl_training": ssl, "vocoder_training": vocoder, "asv_training": asv,
+           "emotion_training": emotion, "asr_training": asr}
+PRESETS = {preset: {part: asdict(module.TRAINING[preset]) for part, module in MODULES.items()}
+           for preset in ("tiny", "paper")}
+
+
+@dataclass(frozen=True)
+class CorpusParams:
+    size: str                   # the synthetic LibriTTS's size (vpc: 8 readers per gender in
+    #                             dev-clean and test-clean, 24 training readers)
+    seed: int
+
+
+@dataclass(frozen=True)
+class SSLParams:
+    checkpoint: str | None      # a WavLM Large state dict file: used instead of pretraining
+    layer: int | None           # the layer kNN-VC and the vocoder use; None: the best phone
+    #                             layer of the trained model by the linear probes
+    probe_share: float          # held-out share of each speaker's probe utterances
+
+
+@dataclass(frozen=True)
+class SystemParams:
+    """An anonymizer: `origin` (none, table 1's row 0) or `knnvc` with its config."""
+    kind: str
+    knnvc: KnnVCConfig = KnnVCConfig()
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"params.yaml anonymization.systems: kind {self.kind!r} is not "
+                             f"one of {', '.join(KINDS)}")
+
+
+@dataclass(frozen=True)
+class EvaluationParams:
+    enrollment_per_speaker: int     # LibriTTS dev/test utterances per speaker enrolled
+    dev_sessions: tuple[str, ...]   # IEMOCAP sessions of the dev set; the others are test
+    resamples: int                  # bootstrap resamples of every interval
+    probe_utterances: int           # MLMS corpus utterances per speaker probed (0: all)
+
+
+@dataclass(frozen=True)
+class RegistryNames:
+    model_name: str                 # each anonymizer is models:/<model_name>-<system>@candidate
+    ssl_model_name: str             # the SSL encoder: models:/<ssl_model_name>@candidate
+
+
+@dataclass(frozen=True)
+class AnonymizationParams:
+    preset: str
+    seed: int
+    threads: int                    # torch CPU threads of the stages (0: torch's default)
+    corpus: CorpusParams
+    ssl: SSLParams
+    ssl_training: ssl.SSLTrainConfig
+    vocoder_training: vocoder.VocoderTrainConfig
+    asv_training: asv.ASVTrainConfig
+    emotion_training: emotion.EmotionTraining
+    asr_training: asr.ASRTraining
+    systems: dict[str, SystemParams]
+    evaluation: EvaluationParams
+    registry: RegistryNames
+
+    @property
+    def ssl_model(self) -> ssl.SSLConfig:
+        return ssl.MODELS[self.preset]
+
+    @property
+    def asv_model(self) -> asv.ECAPAConfig:
+        return asv.MODELS[self.preset]
+
+    @property
+    def emotion_model(self) -> emotion.EmotionConfig:
+        return emotion.MODELS[self.preset]
+
+    @property
+    def asr_model(self) -> asr.ASRConfig:
+        return asr.MODELS[self.preset]
+
+    def vocoder_model(self, feature_dim: int) -> vocoder.VocoderConfig:
+        """The preset's vocoder reading features of `feature_dim` (the SSL model's width)."""
+        return vocoder.VocoderConfig.from_dict({**asdict(vocoder.MODELS[self.preset]),
+                                                "feature_dim": feature_dim})
+
+    def system(self, name: str) -> SystemParams:
+        if name not in self.systems:
+            raise ValueError(f"unknown anonymization system {name!r}; params.yaml "
+                             f"anonymization.systems has {', '.join(self.systems)}")
+        return self.systems[name]
+
+
+def anonymization_params(section: dict) -> AnonymizationParams:
+    return parse(AnonymizationParams, with_preset(section, PRESETS, "params.yaml anonymization"),
+                 "params.yaml anonymization")
