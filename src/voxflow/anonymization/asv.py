@@ -326,7 +326,8 @@ def train_asv(waves: Sequence[np.ndarray], speakers: Sequence[str], out_dir: str
 
 
 def save_asv(model: ECAPA, path: str | Path) -> None:
-    """Write the ECAPA's config, training speakers and weights to `path`."""
+    """Write the ECAPA's config, training speakers and weights to `path` (its folder made)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     torch.save({"config": asdict(model.config), "speakers": model.speakers,
                 "state": {k: v.cpu() for k, v in model.state_dict().items()}}, path)
 

@@ -1,0 +1,81 @@
+"""A kNN-VC anonymizer end to end (encoder -> matching -> vocoder, untrained tiny models): the
+same seed gives the same audio, and the registered pyfunc model loads and anonymizes as the
+in-process one does; the SSL encoder's pyfunc gives its chosen layer."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+
+from voxflow.anonymization.anonymizers import MATCHING_SETS, KnnVCAnonymizer
+from voxflow.anonymization.audio import HOP, RATE
+from voxflow.anonymization.knnvc import KnnVC, KnnVCConfig
+from voxflow.anonymization.pyfunc import log_anonymizer, log_ssl
+from voxflow.anonymization.ssl import MODELS as SSL_MODELS, SSL_FILE, features, new_encoder, save_encoder
+from voxflow.anonymization.vocoder import MODELS, VOCODER_FILE, Generator, save_vocoder
+
+LAYER = 2
+CONFIG = KnnVCConfig(length_variation=(0.8, 1.2))
+
+
+def speech_like(seed: int, seconds: float = 1.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (0.1 * np.sin(2 * np.pi * rng.uniform(100, 200) * t)
+            + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """{"ssl", "vocoder"} folders of untrained tiny models and two target speakers' sets."""
+    folder = tmp_path_factory.mktemp("anonymizer")
+    encoder = new_encoder(replace(SSL_MODELS["tiny"], layers=2, dim=32, heads=2, ffn_dim=64),
+                          seed=0)
+    save_encoder(encoder, folder / "ssl" / SSL_FILE)
+    generator = Generator(replace(MODELS["tiny"], feature_dim=32, initial_channels=16))
+    save_vocoder(generator, folder / "vocoder" / VOCODER_FILE)
+    sets = {f"spk{s}": torch.from_numpy(features(encoder, speech_like(s, 2.0), LAYER))
+            for s in range(2)}
+    torch.save({"layer": LAYER, "sets": sets}, folder / "vocoder" / MATCHING_SETS)
+    return {"ssl": folder / "ssl", "vocoder": folder / "vocoder", "encoder": encoder,
+            "generator": generator, "sets": sets}
+
+
+def in_process(models) -> KnnVCAnonymizer:
+    return KnnVCAnonymizer(models["encoder"], LAYER, KnnVC(models["sets"], CONFIG),
+                           models["generator"].eval())
+
+
+def test_the_same_seed_gives_the_same_anonymized_audio(models):
+    anonymizer, source = in_process(models), speech_like(7)
+    first = anonymizer.anonymize(source, RATE, np.random.default_rng(3))
+    assert np.array_equal(first, anonymizer.anonymize(source, RATE, np.random.default_rng(3)))
+    assert not np.array_equal(first, anonymizer.anonymize(source, RATE,
+                                                          np.random.default_rng(4)))
+
+
+def test_the_output_is_whole_frames_of_16k_audio(models):
+    out = in_process(models).anonymize(speech_like(7), RATE, np.random.default_rng(0))
+    assert out.dtype == np.float32 and len(out) % HOP == 0
+
+
+def test_the_registered_anonymizer_anonymizes_as_the_in_process_one(models, tracking):
+    with mlflow.start_run():
+        uri = log_anonymizer("knnvc-len", CONFIG, models["ssl"], models["vocoder"], seed=0)
+    loaded = mlflow.pyfunc.load_model(uri)
+    source = speech_like(7)
+    expected = in_process(models).anonymize(source, RATE, np.random.default_rng(5))
+    np.testing.assert_allclose(loaded.predict(source, params={"seed": 5}), expected, atol=1e-6)
+
+
+def test_the_registered_encoder_gives_its_chosen_layer(models, tracking):
+    with mlflow.start_run():
+        uri = log_ssl(models["ssl"], LAYER)
+    loaded = mlflow.pyfunc.load_model(uri)
+    assert loaded.metadata.metadata["layer"] == LAYER
+    source = speech_like(7)
+    np.testing.assert_allclose(loaded.predict(source),
+                               features(models["encoder"], source, LAYER), atol=1e-5)
