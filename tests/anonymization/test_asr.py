@@ -10,7 +10,7 @@ from voxflow.anonymization.asr import (ASRConfig, ASRTraining, CTCRecognizer, To
                                        ctc_batches, ctc_loss, greedy_ctc, load_asr, save_asr,
                                        train_asr, transcribe, wer)
 from voxflow.anonymization.audio import RATE
-from voxflow.anonymization.emotion import fbank_features
+from voxflow.anonymization.audio import fbank_features
 
 # three synthetic "words", each a sequence of two tones (Hz); a sentence is words in a row
 WORDS = {"ba": (300, 900), "di": (1500, 500), "gu": (700, 2000)}

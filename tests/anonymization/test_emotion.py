@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from voxflow.anonymization.audio import RATE
+from voxflow.anonymization.audio import RATE, fbank_features
 from voxflow.anonymization.emotion import (CLASSES, EmotionConfig, EmotionRecognizer,
                                            EmotionTraining, balanced_sampler, class_indices,
-                                           emotion_loss, evaluate_folds, fbank_features,
-                                           four_class, load_ser, predict, save_ser,
-                                           session_folds, train_fold)
+                                           emotion_loss, evaluate_folds, four_class, load_ser,
+                                           predict, save_ser, session_folds, train_fold)
 
 SESSIONS = [f"Session{i}" for i in range(1, 6)]
 

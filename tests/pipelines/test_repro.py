@@ -39,7 +39,8 @@ FEW_STEPS = {
     "anonymization": {part: {"steps": 4, "checkpoint_every": 4, "log_every": 2}
                       for part in ("ssl_training", "vocoder_training", "asv_training",
                                    "emotion_training", "asr_training")}
-                     | {"evaluation": {"resamples": 20, "probe_utterances": 4}},
+                     | {"evaluation": {"resamples": 20, "probe_utterances": 4},
+                        "corpus": {"size": "vpc-tiny", "seed": 0}},
 }
 # a foreach stage's loop over a few of its systems, one of each kind, instead of all of them
 # (each stage is a process start of ~10 s)

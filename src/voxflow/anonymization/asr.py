@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from voxflow.anonymization.emotion import N_MELS, fbank_features, pad_features
+from voxflow.anonymization.audio import N_MELS, fbank_features, pad_features
 from voxflow.evaluation.report import Report
 from voxflow.evaluation.transcripts import evaluate_transcripts, normalize_text
 from voxflow.training.distributed import distributed_env

@@ -30,9 +30,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pad_sequence
 
-from voxflow.anonymization.audio import fbank
+from voxflow.anonymization.audio import N_MELS, fbank_features, pad_features
 from voxflow.evaluation.classification import evaluate_classification
 from voxflow.evaluation.report import Report
 from voxflow.ingest.iemocap import FOUR_CLASS
@@ -42,7 +41,6 @@ from voxflow.training.loop import TrainConfig, train
 CLASSES: tuple[str, ...] = tuple(dict.fromkeys(FOUR_CLASS.values()))    # neu, hap, sad, ang
 MODEL_FILE = "ser.pt"
 PREDICT_BATCH = 16          # utterances per forward pass in `predict`
-N_MELS = 80                 # fbank bins of the input (the VPC recipes' 80)
 
 
 def four_class(codes: Iterable[str | None]) -> list[str | None]:
@@ -100,25 +98,6 @@ TRAINING = {
     "paper": EmotionTraining(steps=4000, batch_size=32, crop_frames=600, lr=1e-3,
                              checkpoint_every=500, log_every=50),
 }
-
-
-def fbank_features(waves: Sequence[np.ndarray]) -> list[torch.Tensor]:
-    """(frames, 80) fbank tensors of 16 kHz waveforms; ValueError naming the first waveform that
-    is not a non-empty 1-D array."""
-    features = []
-    for i, wave in enumerate(waves):
-        wave = np.asarray(wave)
-        if wave.ndim != 1 or wave.size == 0:
-            raise ValueError(f"waveform {i}: expected a non-empty 1-D array of 16 kHz samples, "
-                             f"got shape {wave.shape}")
-        features.append(torch.from_numpy(fbank(wave, N_MELS)))
-    return features
-
-
-def pad_features(features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(batch, frames, n_mels) zero-padded batch and (batch,) frame counts."""
-    return (pad_sequence(list(features), batch_first=True),
-            torch.tensor([len(f) for f in features]))
 
 
 def frame_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:

@@ -38,6 +38,9 @@ SIZES = {
     # the anonymization DAG's: 8 readers per gender in dev-clean and in test-clean (the VPC's
     # libri-{dev,test}-{f,m} trial subsets), few utterances each
     "vpc": LibriTTSSize({"train-clean-100": 24, "dev-clean": 16, "test-clean": 16}, 1, 8, 3),
+    # the same roles at the least that makes trials (2 readers per gender and subset): the
+    # anonymization DAG's wiring test
+    "vpc-tiny": LibriTTSSize({"train-clean-100": 4, "dev-clean": 4, "test-clean": 4}, 1, 4, 3),
 }
 
 _DIGITS = {w: str(i) for i, w in enumerate(GRID_WORDS["digit"])}
