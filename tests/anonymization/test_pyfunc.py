@@ -14,8 +14,10 @@ from voxflow.anonymization.anonymizers import MATCHING_SETS, KnnVCAnonymizer
 from voxflow.anonymization.audio import HOP, RATE
 from voxflow.anonymization.knnvc import KnnVC, KnnVCConfig
 from voxflow.anonymization.pyfunc import log_anonymizer, log_ssl
-from voxflow.anonymization.ssl import MODELS as SSL_MODELS, SSL_FILE, features, new_encoder, save_encoder
+from voxflow.anonymization.ssl import MODELS as SSL_MODELS
+from voxflow.anonymization.ssl import SSL_FILE, features, new_encoder, save_encoder
 from voxflow.anonymization.vocoder import MODELS, VOCODER_FILE, Generator, save_vocoder
+from voxflow.tracking import experiment_id
 
 LAYER = 2
 CONFIG = KnnVCConfig(length_variation=(0.8, 1.2))
@@ -63,7 +65,7 @@ def test_the_output_is_whole_frames_of_16k_audio(models):
 
 
 def test_the_registered_anonymizer_anonymizes_as_the_in_process_one(models, tracking):
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=experiment_id()):
         uri = log_anonymizer("knnvc-len", CONFIG, models["ssl"], models["vocoder"], seed=0)
     loaded = mlflow.pyfunc.load_model(uri)
     source = speech_like(7)
@@ -72,7 +74,7 @@ def test_the_registered_anonymizer_anonymizes_as_the_in_process_one(models, trac
 
 
 def test_the_registered_encoder_gives_its_chosen_layer(models, tracking):
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=experiment_id()):
         uri = log_ssl(models["ssl"], LAYER)
     loaded = mlflow.pyfunc.load_model(uri)
     assert loaded.metadata.metadata["layer"] == LAYER
