@@ -164,6 +164,18 @@ class Generator(nn.Module):
         return torch.tanh(self.conv_post(F.leaky_relu(x))).squeeze(1)
 
 
+def _scores_and_maps(x: torch.Tensor, convs: nn.ModuleList, post: nn.Module
+                     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """A sub-discriminator's pass: leaky-ReLU convs, then `post`; (flattened scores, every
+    layer's output for feature matching)."""
+    maps = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), SLOPE)
+        maps.append(x)
+    x = post(x)
+    return x.flatten(1), maps + [x]
+
+
 class PeriodDiscriminator(nn.Module):
     """HiFi-GAN's sub-discriminator of one period: (batch, samples) -> (scores (batch, n),
     feature maps), 2-D convs over the audio folded into (samples / period, period)."""
@@ -181,13 +193,7 @@ class PeriodDiscriminator(nn.Module):
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x = audio[:, None]
         x = F.pad(x, (0, -x.shape[-1] % self.period), mode="reflect")
-        x = x.view(x.shape[0], 1, -1, self.period)
-        maps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            maps.append(x)
-        x = self.post(x)
-        return x.flatten(1), maps + [x]
+        return _scores_and_maps(x.view(x.shape[0], 1, -1, self.period), self.convs, self.post)
 
 
 class ScaleDiscriminator(nn.Module):
@@ -204,13 +210,7 @@ class ScaleDiscriminator(nn.Module):
         self.post = norm(nn.Conv1d(widths[-1], 1, 3, padding=1))
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        x = audio[:, None]
-        maps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            maps.append(x)
-        x = self.post(x)
-        return x.flatten(1), maps + [x]
+        return _scores_and_maps(audio[:, None], self.convs, self.post)
 
 
 class Discriminators(nn.Module):
