@@ -9,7 +9,7 @@ import torch
 from voxflow.anonymization.audio import RATE, fbank_features
 from voxflow.anonymization.emotion import (CLASSES, EmotionConfig, EmotionRecognizer,
                                            EmotionTraining, balanced_sampler, class_indices,
-                                           emotion_loss, evaluate_folds, four_class, load_ser,
+                                           emotion_loss, four_class, load_ser,
                                            predict, save_ser, session_folds, train_fold)
 
 SESSIONS = [f"Session{i}" for i in range(1, 6)]
@@ -149,27 +149,3 @@ def test_saved_recognizer_predicts_the_same(tmp_path):
     features = fbank_features(waves[:1])[0][None]
     torch.testing.assert_close(loaded(features, torch.tensor([features.shape[1]])),
                                model(features, torch.tensor([features.shape[1]])))
-
-
-def test_each_utterance_is_scored_by_the_model_of_its_own_session():
-    models = {"Session1": constant_model("neu"), "Session2": constant_model("ang")}
-    waves, _ = synthetic(1, seed=0)
-    report = evaluate_folds(models, waves, ["neu", "neu", "ang", "ang"],
-                            ["Session1", "Session1", "Session2", "Session2"])
-    assert report.metrics["uar_mean"] == 1.0
-
-
-def test_uar_mean_is_the_mean_of_the_fold_uars():
-    models = {"Session1": constant_model("neu"), "Session2": constant_model("ang")}
-    waves, _ = synthetic(1, seed=0)
-    # Session1: neu right, sad wrong -> UAR 0.5; Session2: ang right -> UAR 1.0
-    report = evaluate_folds(models, waves, ["neu", "sad", "ang", "ang"],
-                            ["Session1", "Session1", "Session2", "Session2"])
-    assert report.metrics["uar_mean"] == pytest.approx(0.75)
-
-
-def test_a_session_without_a_fold_model_is_refused():
-    waves, _ = synthetic(1, seed=0)
-    with pytest.raises(ValueError, match="no fold model for session"):
-        evaluate_folds({"Session1": constant_model("neu")}, waves[:2], ["neu", "neu"],
-                       ["Session1", "Session3"])

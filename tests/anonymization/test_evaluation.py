@@ -9,8 +9,10 @@ import torch
 
 from voxflow.anonymization.asr import ASRConfig, CTCRecognizer, Tokenizer
 from voxflow.anonymization.audio import RATE
-from voxflow.anonymization.emotion import CLASSES, EmotionConfig, EmotionRecognizer
-from voxflow.anonymization.evaluation import _uar, content_utility, emotion_utility
+from voxflow.anonymization.emotion import CLASSES, EmotionConfig, EmotionRecognizer, predict_folds
+from voxflow.anonymization.evaluation import (_fold_mean_uar, _uar, content_utility,
+                                             emotion_utility)
+from voxflow.evaluation.classification import evaluate_classification
 
 SESSIONS = [f"Session{i}" for i in range(1, 6)]
 
@@ -37,6 +39,34 @@ def test_uar_is_the_mean_recall_of_the_classes_present():
     labels = np.array(["neu", "neu", "sad", "sad", "sad", "sad"])
     assert _uar(labels, labels) == 100.0
     assert _uar(labels, np.array(["neu"] * 6)) == 50.0     # not accuracy (33 %)
+
+
+def test_uar_equals_the_projects_classification_uar():
+    rng = np.random.default_rng(0)
+    labels, predicted = rng.choice(CLASSES, 200), rng.choice(CLASSES, 200)
+    assert _uar(labels, predicted) == pytest.approx(
+        100 * evaluate_classification(labels, predicted, CLASSES).metrics["uar"])
+
+
+def test_each_utterance_is_scored_by_the_model_of_its_own_session():
+    models = {"Session1": constant_recognizer("neu"), "Session2": constant_recognizer("ang")}
+    waves = emotion_set()[1][:4]
+    predicted = predict_folds(models, waves, ["Session1", "Session1", "Session2", "Session2"])
+    assert predicted.tolist() == ["neu", "neu", "ang", "ang"]
+
+
+def test_the_uar_of_a_set_is_the_mean_of_its_fold_uars():
+    # Session1: neu right, sad wrong -> UAR 50; Session2: ang right -> UAR 100
+    labels = np.array(["neu", "sad", "ang", "ang"])
+    predicted = np.array(["neu", "neu", "ang", "ang"])
+    sessions = np.array(["Session1", "Session1", "Session2", "Session2"])
+    assert _fold_mean_uar(labels, predicted, sessions) == pytest.approx(75.0)
+
+
+def test_a_session_without_a_fold_model_is_refused():
+    with pytest.raises(ValueError, match="no fold model for session"):
+        predict_folds({"Session1": constant_recognizer("neu")}, emotion_set()[1][:2],
+                      ["Session1", "Session3"])
 
 
 def test_emotion_utility_scores_each_set_with_an_interval_and_averages_them():

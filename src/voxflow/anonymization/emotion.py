@@ -5,9 +5,10 @@ The challenge trains one recognizer per IEMOCAP session on the ORIGINAL speech o
 other sessions (leave-one-session-out, 5 folds) and scores every evaluated utterance, original
 or anonymized, with the fold model that never saw its session; it reports per evaluation set the
 mean over the folds of the per-fold unweighted average recall (VPC 2024
-evaluation/utility/ser/evaluate_ser.py). `session_folds`, `train_folds` and `evaluate_folds` do
-the same; `evaluate_folds` takes the waveforms to score separately from the models, so the
-folds trained on original speech score anonymized speech.
+evaluation/utility/ser/evaluate_ser.py). `session_folds` and `train_folds` make the fold models;
+`predict_folds` scores waveforms given apart from the models, so the folds trained on original
+speech score anonymized speech; `voxflow.anonymization.evaluation.emotion_utility` computes the
+UAR per set.
 
 Documented departure: the VPC's recognizer is wav2vec2-base fine-tuned on IEMOCAP (SpeechBrain's
 emotion-recognition-wav2vec2-IEMOCAP); no pretrained weights exist here, so ours is an x-vector
@@ -26,14 +27,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from voxflow.anonymization.audio import N_MELS, fbank_features, pad_features
-from voxflow.evaluation.classification import evaluate_classification
-from voxflow.evaluation.report import Report
 from voxflow.ingest.iemocap import FOUR_CLASS
 from voxflow.training.distributed import distributed_env
 from voxflow.training.loop import TrainConfig, train
@@ -302,36 +300,3 @@ def predict_folds(models: dict[str, EmotionRecognizer], waves: Sequence[np.ndarr
         chosen = np.flatnonzero(sessions == session)
         predicted[chosen] = predict(models[session], [waves[i] for i in chosen])
     return predicted
-
-
-def evaluate_folds(models: dict[str, EmotionRecognizer], waves: Sequence[np.ndarray],
-                   labels: Sequence[str], sessions: Sequence[str]) -> Report:
-    """UAR of one evaluation set (original or anonymized `waves`, their true 4-class `labels`
-    and IEMOCAP `sessions`), each utterance scored by `models[its session]`, the model that did
-    not train on it.
-
-    Metrics: "uar_mean" (the VPC's figure: the mean over the folds of each fold's UAR on its
-    own session's utterances), "uar_min", "uar_max", "folds", and the pooled "uar" and
-    "accuracy" of all utterances. Tables: "folds" (session, utterances, uar, accuracy),
-    "per_class" and "confusion" (pooled); figure "confusion" (pooled)."""
-    if len(labels) != len(waves):
-        raise ValueError(f"{len(waves)} waveforms and {len(labels)} labels: expected one of "
-                         "each per utterance")
-    class_indices(labels)                   # the labels are 4-class ones
-    predicted = predict_folds(models, waves, sessions)
-    sessions = np.asarray(sessions, dtype=object)
-    rows = []
-    for session in sorted(set(sessions.tolist())):
-        chosen = np.flatnonzero(sessions == session)
-        fold = evaluate_classification([labels[i] for i in chosen], predicted[chosen].tolist(),
-                                       CLASSES)
-        rows.append({"session": session, "utterances": len(chosen),
-                     "uar": fold.metrics["uar"], "accuracy": fold.metrics["accuracy"]})
-    folds = pd.DataFrame(rows)
-    pooled = evaluate_classification(list(labels), predicted.tolist(), CLASSES)
-    metrics = {"uar_mean": float(folds.uar.mean()), "uar_min": float(folds.uar.min()),
-               "uar_max": float(folds.uar.max()), "folds": len(folds),
-               "uar": pooled.metrics["uar"], "accuracy": pooled.metrics["accuracy"],
-               "samples": len(labels)}
-    return Report(metrics=metrics, tables={"folds": folds, **pooled.tables},
-                  figures=pooled.figures)

@@ -312,8 +312,9 @@ def _evaluate(params: AnonymizationParams, system: str, anonymized_dir: Path, ma
     settings, seed, resamples = params.system(system), params.seed, params.evaluation.resamples
     out_dir.mkdir(parents=True, exist_ok=True)
     anonymized = read_anonymized(anonymized_dir / "libritts")
+    ignorant = load_asv(Path(asv_dir) / ASV_FILE)
     if settings.kind == "origin":
-        attacker = load_asv(Path(asv_dir) / ASV_FILE)
+        attacker = ignorant
     else:
         train, train_waves = read_waves(libritts_role(anonymized, "train"), "attacker data")
         attacker = train_asv(train_waves, train["speaker"].tolist(),
@@ -322,16 +323,15 @@ def _evaluate(params: AnonymizationParams, system: str, anonymized_dir: Path, ma
     save_asv(attacker, out_dir / ATTACKER_DIR / ASV_FILE)
 
     trials_rows, trial_waves = read_waves(trial_table(anonymized), "anonymized trials")
-    original_rows, original_waves = read_waves(trial_table(manifest_table(Path(manifest))),
-                                               "original enrollment")
     enrollment, trials = make_trials(trials_rows, seed,
                                      params.evaluation.enrollment_per_speaker)
+    original = manifest_table(Path(manifest))
+    original_rows, original_waves = read_waves(
+        original[original["utt_id"].isin(enrollment["utt_id"])], "original enrollment")
     heard = dict(zip(trials_rows["utt_id"], trial_waves))
-    original = dict(zip(original_rows["utt_id"], original_waves))
-    ignorant_heard = heard | {u: original[u] for u in enrollment["utt_id"]}
+    ignorant_heard = heard | dict(zip(original_rows["utt_id"], original_waves))
     metrics, scored = {}, []
-    for name, model, waves in (("ignorant", load_asv(Path(asv_dir) / ASV_FILE),
-                                ignorant_heard),
+    for name, model, waves in (("ignorant", ignorant, ignorant_heard),
                                ("semi-informed", attacker, heard)):
         values, table = evaluation.privacy(name, model, enrollment, trials, waves,
                                            resamples, seed)
