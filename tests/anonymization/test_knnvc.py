@@ -161,3 +161,47 @@ def test_prematch_leaves_out_utterances_under_min_frames():
 def test_prematch_needs_another_utterance():
     with pytest.raises(ValueError, match="at least 2 utterances"):
         prematch([frames(30, 0)])
+
+
+def test_knn_match_with_values_averages_the_values_of_the_nearest_frames():
+    query, matching = frames(10, 0), frames(30, 1)
+    values = frames(30, 2, dim=3)          # another representation of the same 30 frames
+    got = knn_match(torch.from_numpy(query), torch.from_numpy(matching), 4,
+                    values=torch.from_numpy(values))
+    similarity = (query / np.linalg.norm(query, axis=1, keepdims=True)) @ (
+        matching / np.linalg.norm(matching, axis=1, keepdims=True)).T
+    expected = values[np.argsort(-similarity, axis=1)[:, :4]].mean(axis=1)
+    assert got.shape == (10, 3)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_knn_match_rejects_values_of_another_frame_count():
+    with pytest.raises(ValueError, match="values must be"):
+        knn_match(torch.zeros(2, DIM), torch.ones(5, DIM), k=1, values=torch.ones(4, 3))
+
+
+def test_conversion_with_values_returns_the_targets_values():
+    pool = {f"spk{s}": torch.from_numpy(frames(40, 100 + s)) for s in range(3)}
+    values = {name: torch.full((40, 2), float(s)) for s, name in enumerate(pool)}
+    knnvc = KnnVC(pool, KnnVCConfig(), values)
+    out = knnvc.convert(frames(20, 7), np.random.default_rng(0), exclude="spk0")
+    assert out.shape == (20, 2)
+    assert len(np.unique(out)) == 1 and out[0, 0] in (1.0, 2.0)   # one target, never spk0
+
+
+def test_values_must_cover_the_pools_speakers_frame_for_frame():
+    pool = {"a": torch.zeros(10, DIM), "b": torch.zeros(10, DIM)}
+    with pytest.raises(ValueError, match="values are given for speakers"):
+        KnnVC(pool, KnnVCConfig(), {"a": torch.zeros(10, 2)})
+    with pytest.raises(ValueError, match="values of 'b'"):
+        KnnVC(pool, KnnVCConfig(), {"a": torch.zeros(10, 2), "b": torch.zeros(9, 2)})
+
+
+def test_prematch_with_values_rebuilds_values_from_the_other_utterances_only():
+    utterances = [frames(30, s) for s in range(3)]
+    # each utterance's values: its index one-hot, so a rebuilt frame shows where it came from
+    values = [np.tile(np.eye(3, dtype=np.float32)[s], (30, 1)) for s in range(3)]
+    for own, out in enumerate(prematch(utterances, k=4, values=values)):
+        assert out.shape == (30, 3)
+        np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
+        assert np.all(out[:, own] == 0)

@@ -41,7 +41,7 @@ def models(tmp_path_factory):
     save_vocoder(generator, folder / "vocoder" / VOCODER_FILE)
     sets = {f"spk{s}": torch.from_numpy(features(encoder, speech_like(s, 2.0), LAYER))
             for s in range(2)}
-    torch.save({"layer": LAYER, "sets": sets}, folder / "vocoder" / MATCHING_SETS)
+    torch.save({"layer": LAYER, "sets": sets, "values": None}, folder / "vocoder" / MATCHING_SETS)
     return {"ssl": folder / "ssl", "vocoder": folder / "vocoder", "encoder": encoder,
             "generator": generator, "sets": sets}
 

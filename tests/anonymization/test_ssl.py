@@ -140,24 +140,36 @@ def test_pretraining_loss_falls(waves, tmp_path):
     training = make_training()
     model, sampler, batch = make_pretraining(waves, training)
     with torch.no_grad():
-        before = float(ssl.masked_prediction_loss(model, batch)[0])
+        before = float(ssl.UnitPredictionLoss()(model, batch)[0])
     schedule = ssl.warmup_then_decay(training.steps, training.warmup_share)
-    train(model, ssl.masked_prediction_loss, sampler, tmp_path,
+    train(model, ssl.UnitPredictionLoss(), sampler, tmp_path,
           TrainConfig(steps=training.steps, lr=training.lr, grad_clip=training.grad_clip,
                       log_every=10, device="cpu"),
           scheduler_factory=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, schedule))
     with torch.no_grad():
-        after = float(ssl.masked_prediction_loss(model, batch)[0])
+        after = float(ssl.UnitPredictionLoss()(model, batch)[0])
     assert after < 0.8 * before
 
 
-def test_loss_under_bf16_autocast_is_close_to_fp32(waves):
+@pytest.mark.parametrize("unmasked_weight", [0.0, 0.5])
+def test_loss_under_bf16_autocast_is_close_to_fp32(waves, unmasked_weight):
+    model, _, batch = make_pretraining(waves, make_training())
+    loss = ssl.UnitPredictionLoss(unmasked_weight)
+    with torch.no_grad():
+        full = float(loss(model, batch)[0])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = float(loss(model, batch)[0])
+    assert np.isfinite(half) and half == pytest.approx(full, rel=0.02)
+
+
+def test_unmasked_weight_mixes_the_masked_and_unmasked_cross_entropies(waves):
     model, _, batch = make_pretraining(waves, make_training())
     with torch.no_grad():
-        full = float(ssl.masked_prediction_loss(model, batch)[0])
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            half = float(ssl.masked_prediction_loss(model, batch)[0])
-    assert np.isfinite(half) and half == pytest.approx(full, rel=0.02)
+        masked = float(ssl.UnitPredictionLoss(0.0)(model, batch)[0])
+        unmasked = float(ssl.UnitPredictionLoss(1.0)(model, batch)[0])
+        mixed = float(ssl.UnitPredictionLoss(0.25)(model, batch)[0])
+    assert masked != pytest.approx(unmasked)
+    assert mixed == pytest.approx(0.75 * masked + 0.25 * unmasked, rel=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -167,3 +167,23 @@ def test_discriminators_join_at_adversarial_from_step():
     with torch.no_grad():
         present = ["discriminator" in objective(*batch) for _ in range(3)]
     assert present == [False, False, True]
+
+
+def test_mel_frames_are_one_per_ssl_frame():
+    from voxflow.anonymization.ssl import frame_count
+    from voxflow.anonymization.vocoder import mel_frames
+
+    for samples in (400, 719, 720, 16000, 16001):
+        wave = np.random.default_rng(samples).standard_normal(samples).astype(np.float32) * 0.1
+        mel = mel_frames(wave)
+        assert mel.shape == (frame_count(samples), 80) and np.isfinite(mel).all()
+
+
+def test_mel_frames_are_centred_on_the_hop_each_frame_vocodes():
+    from voxflow.anonymization.audio import HOP
+    from voxflow.anonymization.vocoder import mel_frames
+
+    wave = np.zeros(HOP * 20, np.float32)
+    wave[HOP * 10 + HOP // 2] = 1.0            # a click in the middle of frame 10's samples
+    energy = mel_frames(wave).max(axis=1)
+    assert int(np.argmax(energy)) == 10

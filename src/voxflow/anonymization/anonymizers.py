@@ -2,8 +2,8 @@
 
 `Origin` is table 1's row 0 (no anonymization: the evaluation's reference); `KnnVCAnonymizer`
 is kNN-VC and its variants (IDs 1-3): SSL features of the source, converted by
-`voxflow.anonymization.knnvc.KnnVC` towards random target speakers, vocoded by the SSL-feature
-vocoder. `anonymize_table` runs one over the utterances of a manifest, each with a random state
+`voxflow.anonymization.knnvc.KnnVC` towards random target speakers, vocoded (the matched
+frames' features or log-mels, `vocoder_input`). `anonymize_table` runs one over the utterances of a manifest, each with a random state
 seeded by (seed, utterance id): the same utterance is anonymized the same way wherever it runs.
 """
 from __future__ import annotations
@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 # the manifest columns an anonymized table keeps (what the evaluation needs)
 KEPT_COLUMNS = ("utt_id", "corpus", "split", "speaker", "gender", "text", "emotion")
 TABLE, REJECTS = "anonymized.csv", "rejects.csv"
-# the target speakers' matching sets, beside the vocoder: {"layer": int, "sets": {speaker: (N, D)}}
+# the target speakers' matching sets, beside the vocoder: {"layer": int, "sets": {speaker:
+# (N, D)}, "values": None or {speaker: (N, 80)}, the same frames' log-mels (knnvc.KnnVC)}
 MATCHING_SETS = "matching_sets.pt"
 
 
@@ -47,7 +48,8 @@ class Origin:
 
 
 class KnnVCAnonymizer:
-    """SSL encoder layer -> kNN-VC conversion -> SSL-feature vocoder."""
+    """SSL encoder layer -> kNN-VC conversion -> vocoder (of the matched features or
+    log-mels)."""
 
     def __init__(self, encoder, layer: int, knnvc, vocoder):
         self.encoder, self.layer, self.knnvc, self.vocoder = encoder, layer, knnvc, vocoder

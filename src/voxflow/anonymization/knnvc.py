@@ -14,6 +14,12 @@ Paper 003 anonymizes with it by
 
 Features are (frames, dim) float32 arrays at 50 Hz (one frame per `audio.HOP` samples).
 `prematch` builds kNN-VC's prematched vocoder training data.
+
+The matcher can carry another representation of the matched frames to the vocoder (`values`):
+the frames are chosen by their SSL features, and their log-mels are averaged instead of their
+features. kNN-VC vocodes the features themselves (WavLM Large's layer 6 keeps enough of the
+spectrum); the tiny encoder trained here in CPU minutes does not (see
+`voxflow.anonymization.vocoder`), while the choice of frames still rests on its features.
 """
 from __future__ import annotations
 
@@ -25,9 +31,11 @@ import torch.nn.functional as F
 
 
 def knn_match(query: torch.Tensor, matching_set: torch.Tensor, k: int = 4,
-              chunk: int = 256) -> torch.Tensor:
+              chunk: int = 256, values: torch.Tensor | None = None) -> torch.Tensor:
     """query (T, D), matching_set (N, D) -> (T, D): each query frame replaced by the mean of its
-    k nearest matching frames by cosine similarity (kNN-VC's matcher).
+    k nearest matching frames by cosine similarity (kNN-VC's matcher). With `values` (N, V),
+    another representation of the same N frames (their log-mels), the mean of the nearest
+    frames' values instead: (T, V).
 
     `chunk` query frames are compared at a time, bounding the similarity matrix to
     (chunk, N) floats (50k frames: 51 MB at chunk 256). Runs on the matching set's device."""
@@ -42,14 +50,19 @@ def knn_match(query: torch.Tensor, matching_set: torch.Tensor, k: int = 4,
                          f"frames), got {k}")
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
+    if values is None:
+        values = matching_set
+    elif values.ndim != 2 or values.shape[0] != matching_set.shape[0]:
+        raise ValueError(f"values must be (frames, dim) with the matching set's "
+                         f"{matching_set.shape[0]} frames, got {tuple(values.shape)}")
     query = query.to(matching_set.device, matching_set.dtype)
     unit_set = F.normalize(matching_set, dim=1)
     out = []
     for start in range(0, query.shape[0], chunk):
         similarity = F.normalize(query[start:start + chunk], dim=1) @ unit_set.T  # (chunk, N)
         nearest = similarity.topk(k, dim=1).indices                               # (chunk, k)
-        out.append(matching_set[nearest].mean(dim=1))
-    return torch.cat(out) if out else query.clone()
+        out.append(values[nearest].mean(dim=1))
+    return torch.cat(out) if out else values[:0].clone()
 
 
 def change_length(features: torch.Tensor, factor: float) -> torch.Tensor:
@@ -124,9 +137,12 @@ class KnnVC:
     replaced by the target's. Stretching the features changes the timing alike without
     encoding the audio again."""
 
-    def __init__(self, pool: dict[str, torch.Tensor], config: KnnVCConfig = KnnVCConfig()):
-        """pool: {speaker: (N, D) matching set}; the sets stay on their device (matching runs
-        there)."""
+    def __init__(self, pool: dict[str, torch.Tensor], config: KnnVCConfig = KnnVCConfig(),
+                 values: dict[str, torch.Tensor] | None = None):
+        """pool: {speaker: (N, D) matching set}; values: None (the output is the matched
+        features, kNN-VC's) or {speaker: (N, V)}, another representation of each matching
+        set's frames (their log-mels), averaged over the same nearest frames instead. The sets
+        stay on their device (matching runs there)."""
         if len(pool) < config.targets:
             raise ValueError(f"the pool holds {len(pool)} speakers, fewer than the "
                              f"{config.targets} targets per utterance")
@@ -142,6 +158,21 @@ class KnnVC:
         if len(set(dims.values())) > 1:
             raise ValueError(f"matching sets differ in dim: {dims}")
         self.dim = next(iter(dims.values()))
+        self.values = None
+        if values is not None:
+            if set(values) != set(self.pool):
+                raise ValueError(f"values are given for speakers {sorted(values)}, the pool "
+                                 f"holds {sorted(self.pool)}")
+            self.values = {speaker: torch.as_tensor(values[speaker], dtype=torch.float32)
+                           for speaker in self.pool}
+            widths = {v.shape[1] if v.ndim == 2 else None for v in self.values.values()}
+            for speaker, frames in self.values.items():
+                if frames.ndim != 2 or frames.shape[0] != self.pool[speaker].shape[0]:
+                    raise ValueError(f"values of {speaker!r}: must be (frames, dim) with its "
+                                     f"matching set's {self.pool[speaker].shape[0]} frames, "
+                                     f"got {tuple(frames.shape)}")
+            if len(widths) > 1:
+                raise ValueError(f"values differ in dim: {sorted(widths)}")
         self.scale = mean_feature_std(list(self.pool.values()))
 
     @property
@@ -151,8 +182,8 @@ class KnnVC:
 
     def convert(self, features: np.ndarray, rng: np.random.Generator,
                 exclude: str | None = None) -> np.ndarray:
-        """(T, D) source features -> (T', D) converted features (T' = T without length
-        variation), with the targets, weights, speed factor and noise drawn from `rng` in that
+        """(T, D) source features -> (T', D) converted features, or (T', V) matched values
+        when the pool has them (T' = T without length variation), with the targets, weights, speed factor and noise drawn from `rng` in that
         order: the same rng state gives the same output. `exclude`, the source's speaker when
         it is in the pool (the attacker's training speakers), is never a target."""
         query = torch.as_tensor(np.asarray(features, dtype=np.float32))
@@ -171,17 +202,20 @@ class KnnVC:
             query = change_length(query, rng.uniform(*config.length_variation))
         if config.noise_linf > 0:
             query = add_noise(query, self.noise_bound, rng)
-        out = sum(float(weight) * knn_match(query, self.pool[speakers[index]], config.k,
-                                            config.chunk).cpu()
-                  for weight, index in zip(weights, chosen))
+        out = sum(float(weight) * knn_match(
+            query, self.pool[speakers[index]], config.k, config.chunk,
+            None if self.values is None else self.values[speakers[index]]).cpu()
+            for weight, index in zip(weights, chosen))
         return out.numpy()
 
 
-def prematch(utterances: list[np.ndarray], k: int = 4,
-             min_frames: int = 25) -> list[np.ndarray | None]:
+def prematch(utterances: list[np.ndarray], k: int = 4, min_frames: int = 25,
+             values: list[np.ndarray] | None = None) -> list[np.ndarray | None]:
     """Utterances [(T_i, D)] of ONE speaker -> [(T_i, D) or None]: each rebuilt from the k
     nearest frames among the speaker's OTHER utterances (kNN-VC's prematched vocoder training
-    data, which teaches the vocoder the averaged frames it will be given at conversion).
+    data, which teaches the vocoder the averaged frames it will be given at conversion). With
+    `values` [(T_i, V)], the same frames' other representation (log-mels), the nearest frames'
+    values are averaged instead: [(T_i, V) or None].
 
     Utterances under `min_frames` frames (default 0.5 s, the tiny vocoder's training segment)
     are not rebuilt (None at their place): too short to draw a training segment from (kNN-VC
@@ -195,6 +229,16 @@ def prematch(utterances: list[np.ndarray], k: int = 4,
         if utterance.ndim != 2 or utterance.shape[1] != dim:
             raise ValueError(f"utterance {index}: must be (frames, {dim}), got "
                              f"{tuple(utterance.shape)}")
+    if values is None:
+        outputs = frames
+    else:
+        if len(values) != len(frames):
+            raise ValueError(f"{len(values)} value arrays for {len(frames)} utterances")
+        outputs = [torch.as_tensor(np.asarray(v, dtype=np.float32)) for v in values]
+        for index, (utterance, value) in enumerate(zip(frames, outputs)):
+            if value.ndim != 2 or value.shape[0] != utterance.shape[0]:
+                raise ValueError(f"values {index}: must be (frames, dim) with the utterance's "
+                                 f"{utterance.shape[0]} frames, got {tuple(value.shape)}")
     rebuilt: list[np.ndarray | None] = []
     for index, utterance in enumerate(frames):
         if utterance.shape[0] < min_frames:
@@ -204,5 +248,6 @@ def prematch(utterances: list[np.ndarray], k: int = 4,
         if others.shape[0] < k:
             raise ValueError(f"utterance {index}: the other utterances hold {others.shape[0]} "
                              f"frames, fewer than k={k}")
-        rebuilt.append(knn_match(utterance, others, k).numpy())
+        rebuilt.append(knn_match(utterance, others, k,
+                                 values=torch.cat(outputs[:index] + outputs[index + 1:])).numpy())
     return rebuilt

@@ -14,6 +14,7 @@ from voxflow.anonymization.knnvc import KnnVCConfig
 from voxflow.stage_io import parse, with_preset
 
 KINDS = ("origin", "knnvc")
+VOCODER_INPUTS = ("ssl", "mel")
 # a training section of params.yaml -> the module holding its model and recipe presets
 MODULES = {"ssl_training": ssl, "vocoder_training": vocoder, "asv_training": asv,
            "emotion_training": emotion, "asr_training": asr}
@@ -69,6 +70,8 @@ class AnonymizationParams:
     threads: int                    # torch CPU threads of the stages (0: torch's default)
     corpus: CorpusParams
     ssl: SSLParams
+    vocoder_input: str              # what kNN-VC's matched frames carry to the vocoder: their
+    #                                 SSL features (kNN-VC's) or their log-mels (`vocoder`)
     ssl_training: ssl.SSLTrainConfig
     vocoder_training: vocoder.VocoderTrainConfig
     asv_training: asv.ASVTrainConfig
@@ -77,6 +80,11 @@ class AnonymizationParams:
     systems: dict[str, SystemParams]
     evaluation: EvaluationParams
     registry: RegistryNames
+
+    def __post_init__(self):
+        if self.vocoder_input not in VOCODER_INPUTS:
+            raise ValueError(f"params.yaml anonymization.vocoder_input: {self.vocoder_input!r} "
+                             f"is not one of {', '.join(VOCODER_INPUTS)}")
 
     @property
     def ssl_model(self) -> ssl.SSLConfig:
@@ -95,7 +103,8 @@ class AnonymizationParams:
         return asr.MODELS[self.preset]
 
     def vocoder_model(self, feature_dim: int) -> vocoder.VocoderConfig:
-        """The preset's vocoder reading features of `feature_dim` (the SSL model's width)."""
+        """The preset's vocoder reading features of `feature_dim` (the SSL model's width, or
+        the log-mels' 80)."""
         return vocoder.VocoderConfig.from_dict({**asdict(vocoder.MODELS[self.preset]),
                                                 "feature_dim": feature_dim})
 

@@ -64,7 +64,8 @@ class AnonymizerPyfunc(mlflow.pyfunc.PythonModel):
         matching = torch.load(context.artifacts["matching_sets"], weights_only=True)
         self.anonymizer = KnnVCAnonymizer(
             load_encoder(Path(context.artifacts["ssl"])), matching["layer"],
-            KnnVC(matching["sets"], parse(KnnVCConfig, config["knnvc"], "knnvc config")),
+            KnnVC(matching["sets"], parse(KnnVCConfig, config["knnvc"], "knnvc config"),
+                  matching["values"]),
             load_vocoder(Path(context.artifacts["vocoder"])))
 
     def predict(self, context, model_input, params: dict | None = None) -> np.ndarray:

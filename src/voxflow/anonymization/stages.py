@@ -133,8 +133,8 @@ def probes(ssl_dir: Path, mlms_manifest: Path, out_csv: Path, metrics_path: Path
 def vocoder(ssl_dir: Path, probes_metrics: Path, manifest: Path, out_dir: Path,
             section: dict) -> Path:
     """The target speakers' matching sets (every LibriTTS training speaker's features at the
-    chosen layer) to out_dir/matching_sets.pt, and the vocoder trained on their prematched
-    features (kNN-VC's recipe) to out_dir/vocoder.pt."""
+    chosen layer, and with `vocoder_input: mel` their log-mels) to out_dir/matching_sets.pt, and
+    the vocoder trained on their prematched frames (kNN-VC's recipe) to out_dir/vocoder.pt."""
     import numpy as np
     import torch
 
@@ -142,30 +142,35 @@ def vocoder(ssl_dir: Path, probes_metrics: Path, manifest: Path, out_dir: Path,
     from voxflow.anonymization.audio import HOP
     from voxflow.anonymization.data import libritts_role, manifest_table, read_waves
     from voxflow.anonymization.knnvc import prematch
-    from voxflow.anonymization.vocoder import train_vocoder
+    from voxflow.anonymization.vocoder import mel_frames, train_vocoder
 
     params = _setup(section)
     layer = int(read_json(Path(probes_metrics))["layer"])
     encoder = ssl_model.load_encoder(Path(ssl_dir) / ssl_model.SSL_FILE)
     run_params = {"preset": params.preset, "seed": params.seed, "layer": layer,
-                  "training": params.vocoder_training}
+                  "input": params.vocoder_input, "training": params.vocoder_training}
     with stage_run("anon-vocoder", run_params,
                    inputs=[Path(ssl_dir), Path(probes_metrics), Path(manifest)]):
         table, waves = read_waves(libritts_role(manifest_table(Path(manifest)), "train"),
                                   "vocoder data")
         feats = [ssl_model.features(encoder, wave, layer) for wave in waves]
-        sets, inputs, targets = {}, [], []
+        mels = [mel_frames(wave) for wave in waves] if params.vocoder_input == "mel" else None
+        sets, values, inputs, targets = {}, {}, [], []
         for speaker, rows in table.groupby("speaker", sort=True):
             own = [feats[i] for i in rows.index]
+            own_values = None if mels is None else [mels[i] for i in rows.index]
             sets[speaker] = torch.from_numpy(np.concatenate(own))
-            for i, rebuilt in zip(rows.index, prematch(own, k=4)):
+            if own_values is not None:
+                values[speaker] = torch.from_numpy(np.concatenate(own_values))
+            for i, rebuilt in zip(rows.index, prematch(own, k=4, values=own_values)):
                 if rebuilt is not None:
                     inputs.append(rebuilt)
                     targets.append(np.pad(waves[i], (0, HOP))[:len(rebuilt) * HOP])
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        torch.save({"layer": layer, "sets": sets}, Path(out_dir) / MATCHING_SETS)
+        torch.save({"layer": layer, "sets": sets, "values": values or None},
+                   Path(out_dir) / MATCHING_SETS)
         train_vocoder(inputs, targets, Path(out_dir),
-                      params.vocoder_model(encoder.config.dim), params.vocoder_training,
+                      params.vocoder_model(inputs[0].shape[1]), params.vocoder_training,
                       params.seed)
     log.info("anon-vocoder: vocoder and matching sets in %s", out_dir)
     return Path(out_dir)
@@ -235,7 +240,7 @@ def anonymizer(params: AnonymizationParams, system: str, ssl_dir: Path, vocoder_
         return Origin()
     matching = torch.load(Path(vocoder_dir) / MATCHING_SETS, weights_only=True)
     return KnnVCAnonymizer(load_encoder(Path(ssl_dir) / SSL_FILE), matching["layer"],
-                           KnnVC(matching["sets"], settings.knnvc),
+                           KnnVC(matching["sets"], settings.knnvc, matching["values"]),
                            load_vocoder(Path(vocoder_dir) / VOCODER_FILE))
 
 
