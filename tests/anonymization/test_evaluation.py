@@ -105,3 +105,22 @@ def test_content_utility_gives_the_wer_of_each_set_in_percent():
     assert metrics["wer/dev"] == pytest.approx(
         100 * transcripts[:2]["errors"].sum() / transcripts[:2]["ref_words"].sum())
     assert metrics["wer/avg"] == pytest.approx((metrics["wer/dev"] + metrics["wer/test"]) / 2)
+
+
+def test_content_utility_gives_jiwers_corpus_cer_of_each_set_in_percent():
+    import jiwer
+
+    tokenizer = Tokenizer.from_texts(["ab cd"], "chars")
+    model = CTCRecognizer(ASRConfig(subsampling=2, conv_channels=8, lstm_cells=8,
+                                    lstm_layers=1), tokenizer).eval()
+    texts = ["ab cd", "a", "abcd ab", "cd"]
+    table = pd.DataFrame({"utt_id": ["u1", "u2", "u3", "u4"], "text": texts,
+                          "split": ["dev", "dev", "test", "test"]})
+    waves = [np.random.default_rng(i).standard_normal(RATE // 2).astype(np.float32)
+             for i in range(4)]
+    metrics, transcripts = content_utility(model, table, waves, resamples=20, seed=0)
+    hypotheses = transcripts["hypothesis"].fillna("").tolist()
+    for name, rows in (("dev", slice(0, 2)), ("test", slice(2, 4))):
+        assert metrics[f"cer/{name}"] == pytest.approx(
+            100 * jiwer.cer(texts[rows], hypotheses[rows]))
+    assert metrics["cer/avg"] == pytest.approx((metrics["cer/dev"] + metrics["cer/test"]) / 2)

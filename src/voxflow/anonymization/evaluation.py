@@ -8,16 +8,17 @@ Privacy (EER, %, per libri-{dev,test}-{f,m} subset and their mean), two attacker
 Intervals by bootstrap over enrolled speakers (`voxflow.anonymization.asv.subset_eers`).
 
 Utility: UAR (%) of the emotion recognizer's fold models (trained on original IEMOCAP) on the
-anonymized IEMOCAP-dev and -test sessions, the VPC's mean over folds; WER (%) of the speech
-recognizer (trained on original LibriTTS) on the anonymized dev-clean and test-clean. Intervals
-by bootstrap over utterances (within sessions for the UAR). `avg` is the mean of the two sets,
-as in table 1.
+anonymized IEMOCAP-dev and -test sessions, the VPC's mean over folds; WER and CER (%) of the
+speech recognizer (trained on original LibriTTS) on the anonymized dev-clean and test-clean.
+Intervals by bootstrap over utterances (within sessions for the UAR). `avg` is the mean of the
+two sets, as in table 1.
 
 Every metric is `<metric>/<set>` with `_low` and `_high` (what `report.results_table` reads).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -96,27 +97,38 @@ def emotion_utility(models: dict, table: pd.DataFrame, waves: Sequence[np.ndarra
     return metrics, table.assign(predicted=predicted)
 
 
+def _error_rate(rows: pd.DataFrame, errors: str, units: str) -> float:
+    return 100.0 * rows[errors].sum() / rows[units].sum()
+
+
 def content_utility(model, table: pd.DataFrame, waves: Sequence[np.ndarray], resamples: int,
                     seed: int) -> tuple[dict[str, float], pd.DataFrame]:
-    """WER (%) on dev (dev-clean) and test (test-clean) and their mean; `table` holds utt_id,
-    split (dev or test) and text of each of `waves`. Returns the metrics and the per-utterance
-    transcripts table."""
+    """WER and CER (%) on dev (dev-clean) and test (test-clean) and their mean; `table` holds
+    utt_id, split (dev or test) and text of each of `waves`. Returns the metrics and the
+    per-utterance transcripts table. CER beside the VPC's WER: the synthetic corpus's words
+    are long invented ones, and a word with one wrong letter is as wrong as a missing one."""
     ids = table["utt_id"].tolist()
     report = evaluate_transcripts(dict(zip(ids, table["text"])),
                                   dict(zip(ids, transcribe(model, waves))))
     scored = report.tables["transcripts"].assign(split=table["split"].to_numpy())
     scored["errors"] = scored[["substitutions", "deletions", "insertions"]].sum(axis=1)
+    # jiwer's corpus CER is character edits over reference characters, as its WER over words
+    scored["ref_chars"] = scored["reference"].fillna("").str.len()
+    scored["char_errors"] = (scored["cer"] * scored["ref_chars"]).round()
     rng = np.random.default_rng(seed)
-    metrics, samples = {}, {}
-    rate: Callable[[pd.DataFrame], float] = \
-        lambda rows: 100.0 * rows["errors"].sum() / rows["ref_words"].sum()    # noqa: E731
-    for name in ("dev", "test"):
-        rows = scored[scored["split"] == name].reset_index(drop=True)
-        if rows.empty:
-            raise ValueError(f"no {name} utterance to transcribe")
-        samples[name] = np.array([rate(rows.iloc[rng.choice(len(rows), len(rows))])
-                                  for _ in range(resamples)])
-        _with_interval(metrics, f"wer/{name}", rate(rows), samples[name])
-    _with_interval(metrics, "wer/avg", (metrics["wer/dev"] + metrics["wer/test"]) / 2,
-                   (samples["dev"] + samples["test"]) / 2)
+    metrics = {}
+    for metric, errors, units in (("wer", "errors", "ref_words"),
+                                  ("cer", "char_errors", "ref_chars")):
+        rate = partial(_error_rate, errors=errors, units=units)
+        samples = {}
+        for name in ("dev", "test"):
+            rows = scored[scored["split"] == name].reset_index(drop=True)
+            if rows.empty:
+                raise ValueError(f"no {name} utterance to transcribe")
+            samples[name] = np.array([rate(rows.iloc[rng.choice(len(rows), len(rows))])
+                                      for _ in range(resamples)])
+            _with_interval(metrics, f"{metric}/{name}", rate(rows), samples[name])
+        _with_interval(metrics, f"{metric}/avg",
+                       (metrics[f"{metric}/dev"] + metrics[f"{metric}/test"]) / 2,
+                       (samples["dev"] + samples["test"]) / 2)
     return metrics, scored

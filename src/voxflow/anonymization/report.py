@@ -2,8 +2,8 @@
 privacy/utility scatter plot.
 
 Each system's evaluation is a flat metrics dict (`voxflow.anonymization.evaluation`): for every
-`<metric>/<set>` (e.g. `eer-semi-informed/dev-f`, `uar/test`, `wer/avg`) its value and the
-95 % interval bounds `<metric>/<set>_low` and `_high`.
+`<metric>/<set>` (e.g. `eer-semi-informed/dev-f`, `uar/test`, `wer/avg`, `cer/avg`) its value
+and the 95 % interval bounds `<metric>/<set>_low` and `_high`.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ UTILITY_SETS = ("dev", "test", "avg")
 COLUMNS = (("eer-semi-informed", PRIVACY_SETS, "Privacy: EER (%), semi-informed attacker", "↑"),
            ("eer-ignorant", PRIVACY_SETS, "EER (%), ignorant attacker", "↑"),
            ("uar", UTILITY_SETS, "Utility: UAR (%)", "↑"),
-           ("wer", UTILITY_SETS, "Utility: WER (%)", "↓"))
+           ("wer", UTILITY_SETS, "Utility: WER (%)", "↓"),
+           ("cer", UTILITY_SETS, "CER (%), beside the VPC's WER (not in table 1)", "↓"))
 
 # paper 003, table 1 (libri-{dev,test}-{f,m}, IEMOCAP-{dev,test}, libri-{dev,test}): the rows
 # of the systems part 1 builds, keyed by our system names
