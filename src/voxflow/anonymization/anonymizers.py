@@ -64,6 +64,22 @@ class KnnVCAnonymizer:
         return vocode(self.vocoder, converted)
 
 
+def load_knnvc_anonymizer(ssl_file: Path, matching_file: Path, vocoder_file: Path,
+                          config) -> KnnVCAnonymizer:
+    """A KnnVCAnonymizer with `config` (a KnnVCConfig) from the files the DAG writes: the encoder
+    (ssl.pt), the matching sets (MATCHING_SETS) and the vocoder (vocoder.pt)."""
+    import torch
+
+    from voxflow.anonymization.knnvc import KnnVC
+    from voxflow.anonymization.ssl import load_encoder
+    from voxflow.anonymization.vocoder import load_vocoder
+
+    matching = torch.load(matching_file, weights_only=True)
+    return KnnVCAnonymizer(load_encoder(Path(ssl_file)), matching["layer"],
+                           KnnVC(matching["sets"], config, matching["values"]),
+                           load_vocoder(Path(vocoder_file)))
+
+
 def utterance_rng(seed: int, utt_id: str) -> np.random.Generator:
     """The random state of one utterance's anonymization: (seed, crc32 of its id)."""
     return np.random.default_rng([seed, zlib.crc32(utt_id.encode())])

@@ -20,11 +20,11 @@ from pathlib import Path
 import mlflow
 import numpy as np
 
-from voxflow.anonymization.anonymizers import MATCHING_SETS, KnnVCAnonymizer
+from voxflow.anonymization.anonymizers import MATCHING_SETS, load_knnvc_anonymizer
 from voxflow.anonymization.audio import RATE
-from voxflow.anonymization.knnvc import KnnVC, KnnVCConfig
+from voxflow.anonymization.knnvc import KnnVCConfig
 from voxflow.anonymization.ssl import SSL_FILE, features, load_encoder
-from voxflow.anonymization.vocoder import VOCODER_FILE, load_vocoder
+from voxflow.anonymization.vocoder import VOCODER_FILE
 from voxflow.pyfunc import log_pyfunc
 from voxflow.stage_io import parse
 
@@ -58,15 +58,11 @@ class AnonymizerPyfunc(mlflow.pyfunc.PythonModel):
     """predict: (samples,) 16 kHz -> (samples',) 16 kHz anonymized, drawn from params' seed."""
 
     def load_context(self, context):
-        import torch
-
         config = json.loads(Path(context.artifacts["config"]).read_text())
-        matching = torch.load(context.artifacts["matching_sets"], weights_only=True)
-        self.anonymizer = KnnVCAnonymizer(
-            load_encoder(Path(context.artifacts["ssl"])), matching["layer"],
-            KnnVC(matching["sets"], parse(KnnVCConfig, config["knnvc"], "knnvc config"),
-                  matching["values"]),
-            load_vocoder(Path(context.artifacts["vocoder"])))
+        self.anonymizer = load_knnvc_anonymizer(
+            Path(context.artifacts["ssl"]), Path(context.artifacts["matching_sets"]),
+            Path(context.artifacts["vocoder"]),
+            parse(KnnVCConfig, config["knnvc"], "knnvc config"))
 
     def predict(self, context, model_input, params: dict | None = None) -> np.ndarray:
         seed = int((params or {}).get("seed", 0))

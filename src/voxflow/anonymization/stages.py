@@ -228,20 +228,15 @@ def asr(manifest: Path, out_dir: Path, section: dict) -> Path:
 
 def anonymizer(params: AnonymizationParams, system: str, ssl_dir: Path, vocoder_dir: Path):
     """The `Anonymizer` of `system` from the trained encoder, matching sets and vocoder."""
-    import torch
-
-    from voxflow.anonymization.anonymizers import KnnVCAnonymizer, Origin
-    from voxflow.anonymization.knnvc import KnnVC
-    from voxflow.anonymization.ssl import SSL_FILE, load_encoder
-    from voxflow.anonymization.vocoder import VOCODER_FILE, load_vocoder
+    from voxflow.anonymization.anonymizers import Origin, load_knnvc_anonymizer
+    from voxflow.anonymization.ssl import SSL_FILE
+    from voxflow.anonymization.vocoder import VOCODER_FILE
 
     settings = params.system(system)
     if settings.kind == "origin":
         return Origin()
-    matching = torch.load(Path(vocoder_dir) / MATCHING_SETS, weights_only=True)
-    return KnnVCAnonymizer(load_encoder(Path(ssl_dir) / SSL_FILE), matching["layer"],
-                           KnnVC(matching["sets"], settings.knnvc, matching["values"]),
-                           load_vocoder(Path(vocoder_dir) / VOCODER_FILE))
+    return load_knnvc_anonymizer(Path(ssl_dir) / SSL_FILE, Path(vocoder_dir) / MATCHING_SETS,
+                                 Path(vocoder_dir) / VOCODER_FILE, settings.knnvc)
 
 
 def _anonymize(params: AnonymizationParams, system: str, manifest: Path,
