@@ -46,6 +46,7 @@ import resource
 import statistics
 import time
 from dataclasses import asdict
+from functools import partial
 from datetime import date
 from pathlib import Path
 
@@ -120,7 +121,8 @@ def build(size: str, speakers: int, frames: int) -> tuple[dict, dict]:
     knnvc = KnnVC({f"speaker{i}": clustered(centres, frames, random) for i in range(speakers)},
                   KnnVCConfig())
     models = {"encoder": encoder, "layer": LAYERS[size], "knnvc": knnvc, "generator": generator,
-              "anonymizer": KnnVCAnonymizer(encoder, LAYERS[size], knnvc, generator)}
+              "anonymizer": KnnVCAnonymizer(encoder, LAYERS[size], knnvc,
+                                            partial(vocode, generator))}
     parameters = {"encoder": sum(p.numel() for p in encoder.parameters()),
                   "vocoder": sum(p.numel() for p in generator.parameters())}
     return models, parameters

@@ -1,9 +1,11 @@
-"""A kNN-VC anonymizer end to end (encoder -> matching -> vocoder, untrained tiny models): the
-same seed gives the same audio, and the registered pyfunc model loads and anonymizes as the
-in-process one does; the SSL encoder's pyfunc gives its chosen layer."""
+"""A kNN-VC anonymizer end to end (encoder -> matching -> vocoder, untrained tiny models, with
+a HiFi-GAN on the matched features and with Griffin-Lim on the matched log-mels): the same seed
+gives the same audio, and the registered pyfunc model loads and anonymizes as the in-process one
+does; the SSL encoder's pyfunc gives its chosen layer."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import mlflow
 import numpy as np
@@ -16,7 +18,8 @@ from voxflow.anonymization.knnvc import KnnVC, KnnVCConfig
 from voxflow.anonymization.pyfunc import log_anonymizer, log_ssl
 from voxflow.anonymization.ssl import MODELS as SSL_MODELS
 from voxflow.anonymization.ssl import SSL_FILE, features, new_encoder, save_encoder
-from voxflow.anonymization.vocoder import MODELS, VOCODER_FILE, Generator, save_vocoder
+from voxflow.anonymization.vocoder import (MODELS, VOCODER_FILE, Generator, MelGriffinLim,
+                                           mel_frames, save_vocoder, vocode)
 from voxflow.tracking import experiment_id
 
 LAYER = 2
@@ -30,25 +33,34 @@ def speech_like(seed: int, seconds: float = 1.0) -> np.ndarray:
             + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """{"ssl", "vocoder"} folders of untrained tiny models and two target speakers' sets."""
+@pytest.fixture(scope="module", params=["ssl-hifigan", "mel-griffin-lim"])
+def models(request, tmp_path_factory):
+    """{"ssl", "vocoder"} folders of untrained tiny models and two target speakers' sets, the
+    vocoder of `request.param`."""
     folder = tmp_path_factory.mktemp("anonymizer")
     encoder = new_encoder(replace(SSL_MODELS["tiny"], layers=2, dim=32, heads=2, ffn_dim=64),
                           seed=0)
     save_encoder(encoder, folder / "ssl" / SSL_FILE)
-    generator = Generator(replace(MODELS["tiny"], feature_dim=32, initial_channels=16))
-    save_vocoder(generator, folder / "vocoder" / VOCODER_FILE)
-    sets = {f"spk{s}": torch.from_numpy(features(encoder, speech_like(s, 2.0), LAYER))
-            for s in range(2)}
-    torch.save({"layer": LAYER, "sets": sets, "values": None}, folder / "vocoder" / MATCHING_SETS)
+    targets = {f"spk{s}": speech_like(s, 2.0) for s in range(2)}
+    sets = {name: torch.from_numpy(features(encoder, wave, LAYER))
+            for name, wave in targets.items()}
+    if request.param == "ssl-hifigan":
+        generator = Generator(replace(MODELS["tiny"], feature_dim=32, initial_channels=16))
+        save_vocoder(generator, folder / "vocoder" / VOCODER_FILE)
+        values, vocoder = None, partial(vocode, generator.eval())
+    else:
+        (folder / "vocoder").mkdir()
+        values = {name: torch.from_numpy(mel_frames(wave)) for name, wave in targets.items()}
+        vocoder = MelGriffinLim()
+    torch.save({"layer": LAYER, "sets": sets, "values": values, "vocoder": request.param},
+               folder / "vocoder" / MATCHING_SETS)
     return {"ssl": folder / "ssl", "vocoder": folder / "vocoder", "encoder": encoder,
-            "generator": generator, "sets": sets}
+            "sets": sets, "values": values, "vocode": vocoder}
 
 
 def in_process(models) -> KnnVCAnonymizer:
-    return KnnVCAnonymizer(models["encoder"], LAYER, KnnVC(models["sets"], CONFIG),
-                           models["generator"].eval())
+    return KnnVCAnonymizer(models["encoder"], LAYER,
+                           KnnVC(models["sets"], CONFIG, models["values"]), models["vocode"])
 
 
 def test_the_same_seed_gives_the_same_anonymized_audio(models):

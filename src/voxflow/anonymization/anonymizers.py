@@ -3,13 +3,16 @@
 `Origin` is table 1's row 0 (no anonymization: the evaluation's reference); `KnnVCAnonymizer`
 is kNN-VC and its variants (IDs 1-3): SSL features of the source, converted by
 `voxflow.anonymization.knnvc.KnnVC` towards random target speakers, vocoded (the matched
-frames' features or log-mels, `vocoder_input`). `anonymize_table` runs one over the utterances of a manifest, each with a random state
-seeded by (seed, utterance id): the same utterance is anonymized the same way wherever it runs.
+frames' features or log-mels, params.yaml's `anonymization.vocoder`). `anonymize_table` runs
+one over the utterances of a manifest, each with a random state seeded by (seed, utterance
+id): the same utterance is anonymized the same way wherever it runs.
 """
 from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -28,7 +31,8 @@ log = logging.getLogger(__name__)
 KEPT_COLUMNS = ("utt_id", "corpus", "split", "speaker", "gender", "text", "emotion")
 TABLE, REJECTS = "anonymized.csv", "rejects.csv"
 # the target speakers' matching sets, beside the vocoder: {"layer": int, "sets": {speaker:
-# (N, D)}, "values": None or {speaker: (N, 80)}, the same frames' log-mels (knnvc.KnnVC)}
+# (N, D)}, "values": None or {speaker: (N, 80)}, the same frames' log-mels (knnvc.KnnVC),
+# "vocoder": one of vocoder.VOCODERS}
 MATCHING_SETS = "matching_sets.pt"
 
 
@@ -48,36 +52,35 @@ class Origin:
 
 
 class KnnVCAnonymizer:
-    """SSL encoder layer -> kNN-VC conversion -> vocoder (of the matched features or
-    log-mels)."""
+    """SSL encoder layer -> kNN-VC conversion -> vocoder, a function (T, D) converted frames ->
+    (T * HOP,) 16 kHz audio (`vocoder.vocode` with a HiFi-GAN, or `vocoder.MelGriffinLim`)."""
 
-    def __init__(self, encoder, layer: int, knnvc, vocoder):
+    def __init__(self, encoder, layer: int, knnvc, vocoder: Callable[[np.ndarray], np.ndarray]):
         self.encoder, self.layer, self.knnvc, self.vocoder = encoder, layer, knnvc, vocoder
 
     def anonymize(self, waveform: np.ndarray, rate: int, rng: np.random.Generator,
                   speaker: str | None = None) -> np.ndarray:
         from voxflow.anonymization.ssl import features
-        from voxflow.anonymization.vocoder import vocode
 
         source = features(self.encoder, resample(waveform, rate, RATE), self.layer)
-        converted = self.knnvc.convert(source, rng, exclude=speaker)
-        return vocode(self.vocoder, converted)
+        return self.vocoder(self.knnvc.convert(source, rng, exclude=speaker))
 
 
-def load_knnvc_anonymizer(ssl_file: Path, matching_file: Path, vocoder_file: Path,
-                          config) -> KnnVCAnonymizer:
+def load_knnvc_anonymizer(ssl_file: Path, vocoder_dir: Path, config) -> KnnVCAnonymizer:
     """A KnnVCAnonymizer with `config` (a KnnVCConfig) from the files the DAG writes: the encoder
-    (ssl.pt), the matching sets (MATCHING_SETS) and the vocoder (vocoder.pt)."""
+    (ssl.pt) and `vocoder_dir`'s matching sets (MATCHING_SETS) with, for a HiFi-GAN, its
+    weights (vocoder.VOCODER_FILE)."""
     import torch
 
     from voxflow.anonymization.knnvc import KnnVC
     from voxflow.anonymization.ssl import load_encoder
-    from voxflow.anonymization.vocoder import load_vocoder
+    from voxflow.anonymization.vocoder import VOCODER_FILE, MelGriffinLim, load_vocoder, vocode
 
-    matching = torch.load(matching_file, weights_only=True)
+    matching = torch.load(Path(vocoder_dir) / MATCHING_SETS, weights_only=True)
+    vocoder = (MelGriffinLim() if matching["vocoder"] == "mel-griffin-lim"
+               else partial(vocode, load_vocoder(Path(vocoder_dir) / VOCODER_FILE)))
     return KnnVCAnonymizer(load_encoder(Path(ssl_file)), matching["layer"],
-                           KnnVC(matching["sets"], config, matching["values"]),
-                           load_vocoder(Path(vocoder_file)))
+                           KnnVC(matching["sets"], config, matching["values"]), vocoder)
 
 
 def utterance_rng(seed: int, utt_id: str) -> np.random.Generator:

@@ -14,7 +14,6 @@ from voxflow.anonymization.knnvc import KnnVCConfig
 from voxflow.stage_io import parse, with_preset
 
 KINDS = ("origin", "knnvc")
-VOCODER_INPUTS = ("ssl", "mel")
 # a training section of params.yaml -> the module holding its model and recipe presets
 MODULES = {"ssl_training": ssl, "vocoder_training": vocoder, "asv_training": asv,
            "emotion_training": emotion, "asr_training": asr}
@@ -70,8 +69,9 @@ class AnonymizationParams:
     threads: int                    # torch CPU threads of the stages (0: torch's default)
     corpus: CorpusParams
     ssl: SSLParams
-    vocoder_input: str              # what kNN-VC's matched frames carry to the vocoder: their
-    #                                 SSL features (kNN-VC's) or their log-mels (`vocoder`)
+    vocoder: str                    # what kNN-VC's matched frames carry and what makes audio
+    #                                 of them (`vocoder.VOCODERS`): ssl-hifigan, mel-hifigan,
+    #                                 mel-griffin-lim
     ssl_training: ssl.SSLTrainConfig
     vocoder_training: vocoder.VocoderTrainConfig
     asv_training: asv.ASVTrainConfig
@@ -82,9 +82,9 @@ class AnonymizationParams:
     registry: RegistryNames
 
     def __post_init__(self):
-        if self.vocoder_input not in VOCODER_INPUTS:
-            raise ValueError(f"params.yaml anonymization.vocoder_input: {self.vocoder_input!r} "
-                             f"is not one of {', '.join(VOCODER_INPUTS)}")
+        if self.vocoder not in vocoder.VOCODERS:
+            raise ValueError(f"params.yaml anonymization.vocoder: {self.vocoder!r} is not one "
+                             f"of {', '.join(vocoder.VOCODERS)}")
 
     @property
     def ssl_model(self) -> ssl.SSLConfig:

@@ -60,8 +60,7 @@ class AnonymizerPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         config = json.loads(Path(context.artifacts["config"]).read_text())
         self.anonymizer = load_knnvc_anonymizer(
-            Path(context.artifacts["ssl"]), Path(context.artifacts["matching_sets"]),
-            Path(context.artifacts["vocoder"]),
+            Path(context.artifacts["ssl"]), Path(context.artifacts["vocoder"]),
             parse(KnnVCConfig, config["knnvc"], "knnvc config"))
 
     def predict(self, context, model_input, params: dict | None = None) -> np.ndarray:
@@ -82,18 +81,19 @@ def log_ssl(ssl_dir: Path, layer: int) -> str:
 
 def log_anonymizer(system: str, knnvc: KnnVCConfig, ssl_dir: Path, vocoder_dir: Path,
                    seed: int) -> str:
-    """Log kNN-VC `system` (the encoder, the matching sets, the vocoder and its config) as the
-    pyfunc `anonymizer-<system>` in the active run; its model URI."""
+    """Log kNN-VC `system` (the encoder, the matching sets, the HiFi-GAN if it has one, its
+    config) as the pyfunc `anonymizer-<system>` in the active run; its model URI."""
     def write(folder: Path) -> dict[str, str]:
         config = {key: (list(value) if isinstance(value, tuple) else value)
                   for key, value in asdict(knnvc).items()}
         (folder / "config.json").write_text(json.dumps({"system": system, "knnvc": config}))
+        vocoder = folder / "vocoder"
+        vocoder.mkdir()
+        for name in (MATCHING_SETS, VOCODER_FILE):      # no weights for Griffin-Lim
+            if (Path(vocoder_dir) / name).is_file():
+                shutil.copy(Path(vocoder_dir) / name, vocoder / name)
         return {"ssl": str(shutil.copy(Path(ssl_dir) / SSL_FILE, folder / SSL_FILE)),
-                "matching_sets": str(shutil.copy(Path(vocoder_dir) / MATCHING_SETS,
-                                                 folder / MATCHING_SETS)),
-                "vocoder": str(shutil.copy(Path(vocoder_dir) / VOCODER_FILE,
-                                           folder / VOCODER_FILE)),
-                "config": str(folder / "config.json")}
+                "vocoder": str(vocoder), "config": str(folder / "config.json")}
 
     return log_pyfunc(AnonymizerPyfunc, f"anonymizer-{system}", write, EXAMPLE, PACKAGES,
                       {"sample_rate": RATE, "system": system}, params={"seed": seed})

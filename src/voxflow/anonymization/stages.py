@@ -5,7 +5,7 @@ library:
     anon-corpus      the LibriTTS of this DAG (synthesized at corpus.size), ingested
     anon-ssl         HuBERT-style pretraining of the SSL encoder (or WavLM Large from a file)
     anon-probes      linear probes of every layer: phones (MLMS alignments) and speakers
-    anon-vocoder     matching sets of the target speakers; the vocoder on prematched features
+    anon-vocoder     matching sets of the target speakers; the HiFi-GAN on prematched frames
     anon-asv         the ignorant attacker's ASV, trained on original speech
     anon-emotion     the emotion recognizer's leave-one-session-out fold models
     anon-asr         the speech recognizer
@@ -133,8 +133,9 @@ def probes(ssl_dir: Path, mlms_manifest: Path, out_csv: Path, metrics_path: Path
 def vocoder(ssl_dir: Path, probes_metrics: Path, manifest: Path, out_dir: Path,
             section: dict) -> Path:
     """The target speakers' matching sets (every LibriTTS training speaker's features at the
-    chosen layer, and with `vocoder_input: mel` their log-mels) to out_dir/matching_sets.pt, and
-    the vocoder trained on their prematched frames (kNN-VC's recipe) to out_dir/vocoder.pt."""
+    chosen layer, and for a mel vocoder their log-mels) to out_dir/matching_sets.pt, and a
+    HiFi-GAN trained on their prematched frames (kNN-VC's recipe) to out_dir/vocoder.pt, unless
+    `vocoder` is mel-griffin-lim, which trains nothing."""
     import numpy as np
     import torch
 
@@ -148,13 +149,14 @@ def vocoder(ssl_dir: Path, probes_metrics: Path, manifest: Path, out_dir: Path,
     layer = int(read_json(Path(probes_metrics))["layer"])
     encoder = ssl_model.load_encoder(Path(ssl_dir) / ssl_model.SSL_FILE)
     run_params = {"preset": params.preset, "seed": params.seed, "layer": layer,
-                  "input": params.vocoder_input, "training": params.vocoder_training}
+                  "vocoder": params.vocoder, "training": params.vocoder_training}
     with stage_run("anon-vocoder", run_params,
                    inputs=[Path(ssl_dir), Path(probes_metrics), Path(manifest)]):
         table, waves = read_waves(libritts_role(manifest_table(Path(manifest)), "train"),
                                   "vocoder data")
         feats = [ssl_model.features(encoder, wave, layer) for wave in waves]
-        mels = [mel_frames(wave) for wave in waves] if params.vocoder_input == "mel" else None
+        mels = ([mel_frames(wave) for wave in waves] if params.vocoder.startswith("mel-")
+                else None)
         sets, values, inputs, targets = {}, {}, [], []
         for speaker, rows in table.groupby("speaker", sort=True):
             own = [feats[i] for i in rows.index]
@@ -162,17 +164,20 @@ def vocoder(ssl_dir: Path, probes_metrics: Path, manifest: Path, out_dir: Path,
             sets[speaker] = torch.from_numpy(np.concatenate(own))
             if own_values is not None:
                 values[speaker] = torch.from_numpy(np.concatenate(own_values))
+            if params.vocoder == "mel-griffin-lim":
+                continue
             for i, rebuilt in zip(rows.index, prematch(own, k=4, values=own_values)):
                 if rebuilt is not None:
                     inputs.append(rebuilt)
                     targets.append(np.pad(waves[i], (0, HOP))[:len(rebuilt) * HOP])
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        torch.save({"layer": layer, "sets": sets, "values": values or None},
-                   Path(out_dir) / MATCHING_SETS)
-        train_vocoder(inputs, targets, Path(out_dir),
-                      params.vocoder_model(inputs[0].shape[1]), params.vocoder_training,
-                      params.seed)
-    log.info("anon-vocoder: vocoder and matching sets in %s", out_dir)
+        torch.save({"layer": layer, "sets": sets, "values": values or None,
+                    "vocoder": params.vocoder}, Path(out_dir) / MATCHING_SETS)
+        if inputs:
+            train_vocoder(inputs, targets, Path(out_dir),
+                          params.vocoder_model(inputs[0].shape[1]), params.vocoder_training,
+                          params.seed)
+    log.info("anon-vocoder: %s and matching sets in %s", params.vocoder, out_dir)
     return Path(out_dir)
 
 
@@ -230,13 +235,11 @@ def anonymizer(params: AnonymizationParams, system: str, ssl_dir: Path, vocoder_
     """The `Anonymizer` of `system` from the trained encoder, matching sets and vocoder."""
     from voxflow.anonymization.anonymizers import Origin, load_knnvc_anonymizer
     from voxflow.anonymization.ssl import SSL_FILE
-    from voxflow.anonymization.vocoder import VOCODER_FILE
 
     settings = params.system(system)
     if settings.kind == "origin":
         return Origin()
-    return load_knnvc_anonymizer(Path(ssl_dir) / SSL_FILE, Path(vocoder_dir) / MATCHING_SETS,
-                                 Path(vocoder_dir) / VOCODER_FILE, settings.knnvc)
+    return load_knnvc_anonymizer(Path(ssl_dir) / SSL_FILE, Path(vocoder_dir), settings.knnvc)
 
 
 def _anonymize(params: AnonymizationParams, system: str, manifest: Path,
