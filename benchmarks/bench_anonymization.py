@@ -57,7 +57,7 @@ from voxflow.anonymization import ssl
 from voxflow.anonymization.anonymizers import KnnVCAnonymizer
 from voxflow.anonymization.audio import RATE
 from voxflow.anonymization.knnvc import KnnVC, KnnVCConfig, knn_match
-from voxflow.anonymization.vocoder import MODELS as VOCODERS, Generator, VocoderConfig, vocode
+from voxflow.anonymization.vocoder import MODELS as VOCODER_MODELS, Generator, VocoderConfig, vocode
 
 HERE = Path(__file__).resolve().parent
 # the encoder layer matched and vocoded: kNN-VC's WavLM Large layer 6; at tiny size the probes
@@ -115,7 +115,7 @@ def build(size: str, speakers: int, frames: int) -> tuple[dict, dict]:
     dim = encoder.config.dim
     torch.manual_seed(0)
     generator = Generator(VocoderConfig.from_dict(
-        {**asdict(VOCODERS[size]), "feature_dim": dim})).eval()
+        {**asdict(VOCODER_MODELS[size]), "feature_dim": dim})).eval()
     random = torch.Generator().manual_seed(0)
     centres = torch.randn(CLUSTERS, dim, generator=random)
     knnvc = KnnVC({f"speaker{i}": clustered(centres, frames, random) for i in range(speakers)},
