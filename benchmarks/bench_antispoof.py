@@ -32,7 +32,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from voxflow.antispoof import (BackboneConfig, build_backbone, contrastive_loss, sample_pairs)
+from voxflow.antispoof.losses import contrastive_loss
+from voxflow.antispoof.models import BackboneConfig, build_backbone
+from voxflow.antispoof.sampling import sample_pairs
 from voxflow.antispoof.features import make_extractor
 from voxflow.ingest.manifest import read_manifest
 from voxflow.stage_io import load_params

@@ -14,7 +14,7 @@ from components import IMAGE
 def antispoof_features(frontend: str, manifest: Input[Dataset], options_json: str,
                        features: Output[Artifact], metrics: Output[Metrics],
                        mlflow_tracking_uri: str, parent_run_id: str, kfp_run_id: str):
-    """Features of every utterance of the ASVspoof manifest with `frontend` (lfcc, cqcc, ssl):
+    """Features of every utterance of the ASVspoof manifest with `frontend` (lfcc, cqcc):
     `features` is the folder of data/antispoof/features/<frontend>."""
     import json
     from pathlib import Path
@@ -25,6 +25,25 @@ def antispoof_features(frontend: str, manifest: Input[Dataset], options_json: st
     enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id)
     values = stages.features(frontend, Path(manifest.path), Path(features.path),
                              Path(metrics.path), json.loads(options_json))
+    for name, value in values.items():
+        metrics.log_metric(name, value)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def antispoof_ssl_features(manifest: Input[Dataset], ssl: Input[Model], options_json: str,
+                           features: Output[Artifact], metrics: Output[Metrics],
+                           mlflow_tracking_uri: str, parent_run_id: str, kfp_run_id: str):
+    """SSL features of every utterance of the ASVspoof manifest (preset voxflow: with `ssl`,
+    the anon-ssl encoder's folder): `features` is the folder of data/antispoof/features/ssl."""
+    import json
+    from pathlib import Path
+
+    from voxflow.antispoof import stages
+    from voxflow.tracking import enter_kfp_task
+
+    enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id)
+    values = stages.ssl_features(Path(manifest.path), Path(ssl.path), Path(features.path),
+                                 Path(metrics.path), json.loads(options_json))
     for name, value in values.items():
         metrics.log_metric(name, value)
 

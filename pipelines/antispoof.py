@@ -1,7 +1,8 @@
 """The spoofing-detection DAG of dvc.yaml (the Siamese spoofing paper) as a Kubeflow pipeline.
 
-`build(gpus)`: synth@asvspoof -> ingest@asvspoof -> antispoof-features per front-end
-(lfcc, cqcc, ssl) -> the LFCC-GMM and CQCC-GMM baselines and, per front-end, a `dsl.ParallelFor`
+`build(gpus)`: synth@asvspoof -> ingest@asvspoof -> antispoof-features per spectral front-end
+(lfcc, cqcc) and antispoof-ssl-features, whose default encoder is the anonymization DAG's
+(anon-corpus -> anon-ssl, run here with params.yaml's `anonymization` section) -> the LFCC-GMM and CQCC-GMM baselines and, per front-end, a `dsl.ParallelFor`
 over params.yaml's antispoof.systems of that front-end (Siamese and original networks) ->
 antispoof-evaluate (which also reads the corpus's ASV scores) -> antispoof-register ->
 antispoof-promote, the last only when the registry gate passed (`dsl.If`). Task display names
@@ -13,8 +14,9 @@ GPUs per training task (0 for kfp.local).
 from kfp import dsl
 from kfp.dsl.graph_component import GraphComponent
 
+from components.anonymization import anon_corpus, anon_ssl
 from components.antispoof import (antispoof_evaluate, antispoof_features, antispoof_gmm,
-                                  antispoof_register, antispoof_train)
+                                  antispoof_register, antispoof_ssl_features, antispoof_train)
 from components.registry import promote
 from pipelines.common import (PARAMS, SYNTH_DEFAULTS, corpus_tasks, ingest_default, parent_run,
                               section_default, train_on)
@@ -51,20 +53,32 @@ def build(gpus: int = 1) -> GraphComponent:
             synth_workers: int = SYNTH_DEFAULTS["synth_workers"],
             ingest_asvspoof: str = ingest_default("asvspoof"),
             antispoof_options: str = section_default("antispoof"),
+            anonymization_options: str = section_default("anonymization"),
             mlflow_tracking_uri: str = ""):
         """antispoof_options: params.yaml's whole `antispoof` section as JSON text (the systems the
         ParallelFor loops train are fixed when the pipeline is compiled, from params.yaml, as
-        dvc.yaml's foreach does); the others as in the corpora pipeline."""
+        dvc.yaml's foreach does); anonymization_options: the `anonymization` section, for the
+        SSL encoder's corpus and pretraining; the others as in the corpora pipeline."""
         with parent_run(PIPELINE_RUN, mlflow_tracking_uri) as tracking:
             synth_task, ingest_task = corpus_tasks("asvspoof", synth_size, synth_seed,
                                                    synth_workers, ingest_asvspoof, tracking)
 
             features, gmm, trained = {}, {}, {}
-            for frontend in FRONTENDS:
+            for frontend in GMM_FRONTENDS:
                 features[frontend] = antispoof_features(
                     frontend=frontend, manifest=ingest_task.outputs["manifest"],
                     options_json=antispoof_options, **tracking)
                 features[frontend].set_display_name(f"antispoof-features-{frontend}")
+            corpus = anon_corpus(options_json=anonymization_options, **tracking)
+            corpus.set_display_name("anon-corpus")
+            ssl = train_on(anon_ssl(manifest=corpus.outputs["manifest"],
+                                    options_json=anonymization_options, **tracking),
+                           gpus, TRAINING_CPU, TRAINING_MEMORY)
+            ssl.set_display_name("anon-ssl")
+            features["ssl"] = antispoof_ssl_features(
+                manifest=ingest_task.outputs["manifest"], ssl=ssl.outputs["model"],
+                options_json=antispoof_options, **tracking)
+            features["ssl"].set_display_name("antispoof-ssl-features")
             for frontend in GMM_FRONTENDS:
                 gmm[frontend] = antispoof_gmm(frontend=frontend,
                                               features=features[frontend].outputs["features"],

@@ -1,13 +1,18 @@
-"""The anonymization pipeline's compiled IR: its tasks, the ParallelFor over params.yaml's
-systems and the GPU requests of the training tasks. (The DAG itself runs end to end in
-tests/pipelines/test_repro.py, under `dvc repro`.)"""
+"""The anonymization pipeline's compiled IR (its tasks, the ParallelFor over params.yaml's
+systems and the GPU requests of the training tasks) and a kfp.local run of the whole DAG at a
+reduced size."""
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
+import mlflow
+import pytest
+
 from kfp_ir import compile_ir, dag_tasks, loops, resources
 from voxflow import kfp_runner
+from voxflow.cli import main
 from voxflow.stage_io import load_params
 
 kfp_runner.pipelines_module("anonymization")   # the checkout's pipelines/ on sys.path
@@ -37,3 +42,46 @@ def test_the_loop_anonymizes_and_evaluates_every_system(tmp_path):
 def test_only_the_training_tasks_request_gpus(tmp_path):
     for name, spec in resources(compile_ir(tmp_path, "anonymization")).items():
         assert ("accelerator" in spec) == (name in TRAINING_TASKS), name
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*non-Python base image",
+                            "ignore:.*no effect in the current local runner")
+def test_a_local_run_of_the_anonymization_pipeline(tmp_path, tracking, monkeypatch):
+    """kfp.local runs the whole anonymization DAG on the smallest corpora with a few steps of
+    every training: each system of params.yaml anonymized and evaluated in the ParallelFor,
+    the report, the SSL encoder and the anonymizers registered @candidate."""
+    monkeypatch.chdir(tmp_path)         # nothing a task writes lands in the repository
+    options = copy.deepcopy(PARAMS["anonymization"])
+    for part in ("ssl_training", "vocoder_training", "asv_training", "emotion_training",
+                 "asr_training"):
+        options[part] = {"steps": 4, "checkpoint_every": 4, "log_every": 2}
+    options["corpus"]["size"] = "vpc-tiny"
+    options["evaluation"].update(resamples=20, probe_utterances=4)
+    options["registry"] = {"model_name": "kfp-anonymizer", "ssl_model_name": "kfp-ssl"}
+    assert main(["pipeline", "run-local", "--pipeline", "anonymization", "--workdir",
+                 str(tmp_path / "kfp"), "--param", "synth_size_mlms=tiny", "--param",
+                 "synth_size_iemocap=tiny", "--param",
+                 f"anonymization_options={json.dumps(options)}"]) == 0
+
+    (outputs,) = (tmp_path / "kfp").glob("voxflow-anonymization-*")
+    metrics = json.loads((outputs / "anon-report" / "metrics").read_text())
+    for system in options["systems"]:
+        assert f"{system}/eer-semi-informed/avg" in metrics, system
+    registered = json.loads((outputs / "anon-register" / "registered").read_text())
+    anonymizers = [f"kfp-anonymizer-{name}" for name, spec in options["systems"].items()
+                   if spec["kind"] != "origin"]
+    assert set(registered["versions"]) == {"kfp-ssl", *anonymizers}
+    client = mlflow.MlflowClient()
+    for name, version in registered["versions"].items():
+        assert str(client.get_model_version_by_alias(name, "candidate").version) == version
+
+    runs = mlflow.search_runs(experiment_names=["voxflow"], output_format="list")
+    (parent,) = (r for r in runs if r.data.tags.get("voxflow.pipeline") == "kfp-anonymization")
+    assert parent.info.status == "FINISHED"
+    stages = {r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") ==
+              parent.info.run_id}
+    assert stages == {f"anon-system@{s}" for s in options["systems"]} | {
+        "synth@mlms", "ingest@mlms", "synth@iemocap", "ingest@iemocap", "anon-corpus",
+        "anon-ssl", "anon-probes", "anon-vocoder", "anon-asv", "anon-emotion", "anon-asr",
+        "anon-report", "anon-register"}

@@ -8,8 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from voxflow.antispoof import (BACKBONES, BackboneConfig, ClassifierConfig, MLPClassifier,
-                               OriginalNetwork, build_backbone, contrastive_loss, sample_pairs)
+from voxflow.antispoof.losses import contrastive_loss
+from voxflow.antispoof.models import (BACKBONES, BackboneConfig, ClassifierConfig, MLPClassifier,
+                                      OriginalNetwork, build_backbone)
+from voxflow.antispoof.sampling import sample_pairs
 
 # bfloat16 keeps 8 bits of mantissa (relative step 2^-8 = 0.4 %) per value; averaged over the
 # pairs the losses land within 2e-4 of float32 (measured), a network's worth of steps below this

@@ -1,6 +1,6 @@
 """Front-ends of the spoofing countermeasures (the Siamese spoofing paper): LFCC against the
 ASVspoof 2019 baseline's recipe written out step by step, CQCC's shapes, deltas and CQT bin
-placement, and the self-supervised front-end without pretrained weights."""
+placement, and the self-supervised front-ends (a random initialisation, voxflow's own encoder)."""
 from __future__ import annotations
 
 import math
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from voxflow.antispoof import (CQCCConfig, LFCCConfig, SSLConfig, SSLFrontEnd, cqcc,
-                               cqt_frequencies, cqt_power, lfcc, lfcc_frame_count)
-from voxflow.antispoof.frontends import hub_cache_path
+from voxflow.antispoof.frontends import (CQCCConfig, LFCCConfig, SSLConfig, SSLFrontEnd, cqcc,
+                                         cqt_frequencies, cqt_power, hub_cache_path, lfcc,
+                                         lfcc_frame_count)
 
 SR = 16000
 
@@ -142,3 +142,38 @@ def test_ssl_loads_a_local_checkpoint_and_never_downloads(tmp_path, monkeypatch,
     # the cache looked at is torch.hub's own; an empty one means random weights
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     assert hub_cache_path("WAVLM_BASE") == tmp_path / "checkpoints" / "wavlm_base.pth"
+
+
+@pytest.fixture
+def voxflow_encoder(voxflow_ssl_dir):
+    return voxflow_ssl_dir / "ssl.pt"
+
+
+def test_voxflow_ssl_front_end_gives_the_encoders_layer(voxflow_encoder, noise):
+    from voxflow.anonymization.ssl import features, load_encoder
+    from voxflow.antispoof.features import make_extractor
+
+    extract = make_extractor("ssl", {"preset": "voxflow", "encoder": str(voxflow_encoder),
+                                     "layer": None})
+    expected = features(load_encoder(voxflow_encoder), noise.astype(np.float32), 2)
+    np.testing.assert_array_equal(extract(noise), expected)
+    assert expected.shape == (49, 32)          # (16000 - 400) // 320 + 1 frames of 20 ms
+
+
+def test_voxflow_ssl_front_end_says_where_its_weights_are_from(voxflow_encoder):
+    from voxflow.antispoof.frontends import VoxflowSSLFrontEnd
+
+    front = VoxflowSSLFrontEnd(voxflow_encoder, layer=1)
+    assert front.pretrained and str(voxflow_encoder) in front.description
+    assert "layer 1/2" in front.description
+    with pytest.raises(ValueError, match="layer 3 out of range"):
+        VoxflowSSLFrontEnd(voxflow_encoder, layer=3)
+
+
+def test_voxflow_ssl_preset_needs_its_encoder():
+    from voxflow.antispoof.features import make_extractor
+
+    with pytest.raises(ValueError, match="needs `encoder`"):
+        make_extractor("ssl", {"preset": "voxflow"})
+    with pytest.raises(ValueError, match="unknown SSL preset 'wav2vec'"):
+        make_extractor("ssl", {"preset": "wav2vec"})

@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from voxflow.antispoof import (BACKBONES, BONAFIDE, LCNN, SPOOF, BackboneConfig,
-                               ClassifierConfig, MaxFeatureMap, MLPClassifier, OriginalNetwork,
-                               build_backbone, countermeasure_score)
-from voxflow.antispoof.models import BasicBlock, Bottleneck, SqueezeExcitation
+from voxflow.antispoof.models import (BACKBONES, BONAFIDE, LCNN, SPOOF, BackboneConfig,
+                                      BasicBlock, Bottleneck, ClassifierConfig, MaxFeatureMap,
+                                      MLPClassifier, OriginalNetwork, SqueezeExcitation,
+                                      build_backbone, countermeasure_score)
 
 
 @pytest.fixture(autouse=True)

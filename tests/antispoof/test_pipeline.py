@@ -28,7 +28,8 @@ def test_compile_writes_the_ir_of_the_antispoof_pipeline(tmp_path):
     antispoof = PARAMS["antispoof"]
     assert names == {"start-parent-run", "stages", "end-parent-run", "champion-gate",
                      "synth-asvspoof", "ingest-asvspoof", "antispoof-train",
-                     *(f"antispoof-features-{f}" for f in antispoof["frontends"]),
+                     "anon-corpus", "anon-ssl", "antispoof-ssl-features",
+                     *(f"antispoof-features-{f}" for f in antispoof["gmm"]["frontends"]),
                      *(f"antispoof-gmm-{f}" for f in antispoof["gmm"]["frontends"]),
                      "antispoof-evaluate",
                      "antispoof-register", "antispoof-promote",
@@ -36,6 +37,7 @@ def test_compile_writes_the_ir_of_the_antispoof_pipeline(tmp_path):
     defaults = {name: spec.get("defaultValue")
                 for name, spec in ir["root"]["inputDefinitions"]["parameters"].items()}
     assert json.loads(defaults["antispoof_options"]) == antispoof
+    assert json.loads(defaults["anonymization_options"]) == PARAMS["anonymization"]
     assert json.loads(defaults["ingest_asvspoof"]) == PARAMS["ingest"]["asvspoof"]
     # one ParallelFor per front-end over its systems of params.yaml, fanned in by the evaluation
     groups = {tasks[key]["taskInfo"]["name"]: items for key, (_, items) in loops(ir).items()}
@@ -73,16 +75,21 @@ def test_a_local_run_of_the_antispoof_pipeline(tmp_path, tracking, monkeypatch):
     options["training"].update(batch_size=16, pairs=20, epochs=2, classifier_epochs=2,
                                checkpoint_every=10, log_every=5)
     options["registry"]["model_name"] = "kfp-antispoof-test"
+    # the SSL front-end's encoder: a few pretraining steps on the smallest anonymization corpus
+    anonymization = copy.deepcopy(PARAMS["anonymization"])
+    anonymization["corpus"]["size"] = "vpc-tiny"
+    anonymization["ssl_training"] = {"steps": 4, "checkpoint_every": 4, "log_every": 2}
     assert main(["pipeline", "run-local", "--pipeline", "antispoof", "--workdir",
                  str(tmp_path / "kfp"), "--param",
-                 f"antispoof_options={json.dumps(options)}"]) == 0
+                 f"antispoof_options={json.dumps(options)}", "--param",
+                 f"anonymization_options={json.dumps(anonymization)}"]) == 0
 
     (outputs,) = (tmp_path / "kfp").glob("voxflow-antispoof-*")
     report = outputs / "antispoof-evaluate" / "report"
     metrics = json.loads((report / "evaluation.json").read_text())
     systems = ["lfcc-gmm", "cqcc-gmm", *options["systems"]]
     assert {f"{s}/eval/eer" for s in systems} <= set(metrics)
-    assert "RANDOM INITIALISATION" in (report / "report.md").read_text()
+    assert "voxflow's SSL encoder" in (report / "report.md").read_text()
     decision = json.loads((outputs / "antispoof-register" / "decision").read_text())
     assert decision["gate_passed"] is True and decision["system"] in options["systems"]
     assert decision["value"] == metrics[f"{decision['system']}/eval/eer"]
@@ -99,5 +106,6 @@ def test_a_local_run_of_the_antispoof_pipeline(tmp_path, tracking, monkeypatch):
               parent.info.run_id}
     assert {f"antispoof-train@{s}" for s in options["systems"]} | {
         "synth@asvspoof", "ingest@asvspoof", "antispoof-evaluate", "antispoof-register",
-        *(f"antispoof-features@{f}" for f in options["frontends"]),
+        "anon-corpus", "anon-ssl", "antispoof-ssl-features",
+        *(f"antispoof-features@{f}" for f in options["gmm"]["frontends"]),
         "antispoof-gmm@lfcc", "antispoof-gmm@cqcc"} <= stages

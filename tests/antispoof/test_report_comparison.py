@@ -1,11 +1,12 @@
-"""The report's Siamese-against-GMM verdict: a paired bootstrap interval of the eval EER
-difference decides between "beats", "does not beat" and "neither beats the other"."""
+"""The report's Siamese-against-GMM verdict (a paired bootstrap interval of the eval EER
+difference decides between "beats", "does not beat" and "neither beats the other") and its note
+on what the SSL front-end is."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from voxflow.antispoof.report import comparison
+from voxflow.antispoof.report import comparison, ssl_frontend_note
 
 INFO = {"train_utterances": 100, "batches_per_epoch": 2, "batch_size": 64, "epochs": 3,
         "preset": "tiny", "frontend": "lfcc", "pretrained_frontend": False,
@@ -38,3 +39,22 @@ def test_a_clearly_worse_siamese_system_does_not_beat_the_gmm():
 def test_two_equally_good_systems_are_not_told_apart():
     text = verdict(scores(1.0, 1), scores(1.0, 2))
     assert "Neither beats the other" in text and "interval contains 0" in text
+
+
+def ssl_system(description: str, pretrained: bool) -> dict:
+    return {"frontend": "ssl", "frontend_description": description,
+            "pretrained_frontend": pretrained}
+
+
+def test_the_report_says_a_random_ssl_front_end_is_no_wav2vec():
+    note = ssl_frontend_note({"s": ssl_system("WAV2VEC2_BASE ... RANDOM INITIALISATION", False)})
+    assert "RANDOM INITIALISATION" in "".join(note)
+
+
+def test_the_report_says_voxflows_ssl_encoder_is_no_wav2vec():
+    note = ssl_frontend_note({"s": ssl_system("voxflow's SSL encoder (WavLM ...)", True)})
+    assert "voxflow's own small encoder" in "".join(note)
+
+
+def test_the_report_has_no_note_for_pretrained_wav2vec():
+    assert ssl_frontend_note({"s": ssl_system("WAV2VEC2_LARGE, pretrained", True)}) == []

@@ -44,7 +44,7 @@ def _options() -> dict:
 
 
 @pytest.fixture(scope="module")
-def run(tiny_corpus, tmp_path_factory, module_tracking):
+def run(tiny_corpus, tmp_path_factory, module_tracking, voxflow_ssl_dir):
     """The DAG once: ingest, lfcc and ssl features, lfcc-GMM, the two SYSTEMS, evaluation,
     registration and the gate, in a tmp MLflow store."""
     tmp = tmp_path_factory.mktemp("antispoof")
@@ -53,9 +53,11 @@ def run(tiny_corpus, tmp_path_factory, module_tracking):
     manifest = tmp / "asvspoof.parquet"
     ingest("asvspoof", root, manifest)
     features = {fe: tmp / "features" / fe for fe in ("lfcc", "ssl")}
-    feature_metrics = {fe: stages.features(fe, manifest, path,
-                                           tmp / "metrics" / f"{fe}.json", options)
-                       for fe, path in features.items()}
+    feature_metrics = {
+        "lfcc": stages.features("lfcc", manifest, features["lfcc"], tmp / "metrics" / "lfcc.json",
+                                options),
+        "ssl": stages.ssl_features(manifest, voxflow_ssl_dir, features["ssl"],
+                                   tmp / "metrics" / "ssl.json", options)}
     models = tmp / "models"
     stages.train_gmm("lfcc", features["lfcc"], models / "lfcc-gmm", options)
     for name, spec in SYSTEMS.items():
@@ -70,7 +72,7 @@ def run(tiny_corpus, tmp_path_factory, module_tracking):
     yield {"tmp": tmp, "root": root, "manifest": manifest, "features": features,
            "feature_metrics": feature_metrics, "models": models, "dirs": dirs, "asv": asv,
            "metrics": metrics, "decision": decision, "outcome": outcome,
-           "options": options, "uri": module_tracking}
+           "options": options, "uri": module_tracking, "ssl_dir": voxflow_ssl_dir}
 
 
 def test_features_are_cached_per_utterance_with_an_index(run):
@@ -83,8 +85,15 @@ def test_features_are_cached_per_utterance_with_an_index(run):
     ssl = pd.read_parquet(run["features"]["ssl"] / "index.parquet")
     assert (ssl["dims"] == 32).all()
     info = json.loads((run["features"]["ssl"] / "frontend.json").read_text())
-    assert info["pretrained"] is False and "RANDOM INITIALISATION" in info["description"]
-    assert run["feature_metrics"]["ssl"]["pretrained"] == 0
+    assert info["pretrained"] is True and "voxflow's SSL encoder" in info["description"]
+    assert info["options"]["encoder"] == str(run["ssl_dir"] / "ssl.pt")
+    assert run["feature_metrics"]["ssl"]["pretrained"] == 1
+
+
+def test_the_ssl_front_end_has_its_own_stage(run, tmp_path):
+    with pytest.raises(ValueError, match="antispoof-ssl-features"):
+        stages.features("ssl", run["manifest"], tmp_path / "f", tmp_path / "m.json",
+                        run["options"])
 
 
 def _small_manifest(run, tmp_path: Path, rows: int = 8) -> Path:
@@ -148,7 +157,7 @@ def test_the_report_has_the_tables_and_figures(run):
     text = (report / "report.md").read_text()
     for heading in ("Table 1", "Table 2", "Table 3", "Per-attack EER", "Siamese against the GMM"):
         assert heading in text
-    assert "RANDOM INITIALISATION" in text and "not wav2vec results" in text
+    assert "voxflow's own small encoder" in text and "not wav2vec results" in text
     beats = run["metrics"]["lfcc-resnet18/eval/eer"] < run["metrics"]["lfcc-gmm/eval/eer"]
     assert ("do NOT beat the GMM baselines" in text) == (not beats)
     saved = json.loads((run["tmp"] / "metrics" / "evaluation.json").read_text())
@@ -164,8 +173,9 @@ def test_training_runs_are_tracked(run):
     train = runs["antispoof-train@lfcc-resnet18"]
     assert "train/contrastive" in train.data.metrics and "train/cross_entropy" in \
         train.data.metrics
-    assert "RANDOM" in runs["antispoof-train@ssl-resnet18-original"].data.tags[
+    assert "voxflow's SSL encoder" in runs["antispoof-train@ssl-resnet18-original"].data.tags[
         "voxflow.frontend"]
+    assert runs["antispoof-ssl-features"].data.metrics["pretrained"] == 1
     assert runs["antispoof-evaluate"].data.metrics["lfcc-gmm/eval/eer"] == pytest.approx(
         run["metrics"]["lfcc-gmm/eval/eer"])
 
@@ -190,6 +200,29 @@ def test_the_pyfunc_scores_a_waveform_as_the_score_file(run):
         np.concatenate([inner.predict(None, x) for x in batch]), abs=1e-5)
     with pytest.raises(ValueError, match="16 kHz waveform"):
         inner.predict(None, np.zeros((2, 3, 16000), np.float32))
+
+
+def test_an_ssl_systems_pyfunc_carries_its_encoder(run, tmp_path):
+    """The pyfunc of a system on voxflow's SSL encoder scores as its score file with the
+    encoder file gone from where the features stage read it."""
+    from voxflow.antispoof.pyfunc import log_countermeasure
+    from voxflow.tracking import experiment_id
+
+    folder = run["models"] / "ssl-resnet18-original"
+    system = json.loads((folder / "system.json").read_text())
+    with mlflow.start_run(experiment_id=experiment_id()):      # artifacts in the tmp store
+        uri = log_countermeasure(folder / "model.pt", system)
+    encoder = run["ssl_dir"] / "ssl.pt"
+    moved = encoder.rename(tmp_path / "elsewhere.pt")
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+        scores = read_cm_scores(folder / "scores" / "dev.txt").set_index("utterance")
+        table = pq.read_table(run["manifest"]).to_pandas().set_index("utt_id")
+        utt = scores.index[0]
+        audio, _ = sf.read(run["root"] / table.loc[utt, "audio_path"], dtype="float32")
+        assert model.predict(audio)[0] == pytest.approx(scores.loc[utt, "score"], abs=1e-4)
+    finally:
+        moved.rename(encoder)
 
 
 def test_the_gate_keeps_the_champion_when_the_eval_eer_is_worse(run, tmp_path):

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from voxflow.antispoof import (BONAFIDE, SPOOF, BackboneConfig, BalancedBatchSampler, GMMConfig,
-                               GMMCountermeasure, build_backbone, contrastive_loss, sample_pairs,
-                               warmup_decay_schedule)
+from voxflow.antispoof.gmm import GMMConfig, GMMCountermeasure
+from voxflow.antispoof.losses import contrastive_loss
+from voxflow.antispoof.models import BONAFIDE, SPOOF, BackboneConfig, build_backbone
+from voxflow.antispoof.sampling import BalancedBatchSampler, sample_pairs
+from voxflow.antispoof.schedule import warmup_decay_schedule
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

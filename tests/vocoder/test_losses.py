@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from voxflow.vocoder import ParallelWaveNetStudent, VocoderConfig, WaveNetTeacher
+from voxflow.vocoder.models import ParallelWaveNetStudent, VocoderConfig, WaveNetTeacher
 from voxflow.vocoder.losses import distillation_loss, teacher_loss
 from voxflow.vocoder.mixture import dequantize, discretized_log_prob, logistic_noise
 

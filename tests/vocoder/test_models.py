@@ -12,14 +12,14 @@ from torchaudio.functional import lfilter
 from torch.utils.flop_counter import FlopCounterMode
 
 from voxflow.features.logmel import LogMel, LogMelConfig
-from voxflow.vocoder import (AudioEncoder, ConditioningNetwork, MelConditioner,
-                             ParallelWaveNetStudent, VocoderConfig, WaveNetTeacher,
-                             density_distillation, distillation_loss, mel_loss, power_loss,
-                             teacher_loss)
+from voxflow.vocoder.losses import (density_distillation, distillation_loss, mel_loss, power_loss,
+                                    teacher_loss)
+from voxflow.vocoder.models import (DC_BLOCKER_POLE, AudioEncoder, ConditioningNetwork,
+                                    MelConditioner, ParallelWaveNetStudent, StudentOutput,
+                                    VocoderConfig, WaveNetTeacher, standard_normal_kl)
 from voxflow.vocoder.layers import upsample
 from voxflow.vocoder.mixture import (LEVELS, dequantize, discretized_log_prob, logistic_noise,
                                      quantize, sample_mixture)
-from voxflow.vocoder.models import DC_BLOCKER_POLE, StudentOutput, standard_normal_kl
 
 BATCH, FRAMES, HOP = 2, 3, 300
 SAMPLES = FRAMES * HOP

@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from voxflow.features.logmel import LogMelConfig
 from voxflow.registry import promote_if_not_worse, register
 from voxflow.tracking import experiment_id
-from voxflow.vocoder import ParallelWaveNetStudent, VocoderConfig, WaveNetTeacher
+from voxflow.vocoder.models import ParallelWaveNetStudent, VocoderConfig, WaveNetTeacher
 from voxflow.vocoder.pyfunc import log_vocoder
 
 NAME, CHAMPION = "voxflow-upw-vocoder", "models:/voxflow-upw-vocoder@champion"

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from voxflow.stage_io import load_section
-from voxflow.vocoder import ParallelWaveNetStudent, VocoderConfig
+from voxflow.vocoder.models import ParallelWaveNetStudent, VocoderConfig
 from voxflow.vocoder.mixture import logistic_noise
 from voxflow.vocoder.params import TeacherGate, vocoder_params
 from voxflow.vocoder.training import seen_speaker_utterances, segment_sampler

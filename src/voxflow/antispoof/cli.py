@@ -1,4 +1,4 @@
-"""`voxflow stage antispoof-{features,gmm,train,evaluate,register}`, each with params.yaml's
+"""`voxflow stage antispoof-{features,ssl-features,gmm,train,evaluate,register}`, each with params.yaml's
 `antispoof` section. The evaluation and the registry take the folder holding every system's
 folder (`models/antispoof`) and read which systems there are from params.yaml."""
 from __future__ import annotations
@@ -17,6 +17,12 @@ def _features(args: argparse.Namespace) -> None:
     from voxflow.antispoof import stages
 
     stages.features(args.frontend, args.manifest, args.out, args.metrics, _section(args))
+
+
+def _ssl_features(args: argparse.Namespace) -> None:
+    from voxflow.antispoof import stages
+
+    stages.ssl_features(args.manifest, args.ssl, args.out, args.metrics, _section(args))
 
 
 def _gmm(args: argparse.Namespace) -> None:
@@ -52,11 +58,20 @@ def _register(args: argparse.Namespace) -> None:
 def add_stages(stage) -> list[argparse.ArgumentParser]:
     features = stage.add_parser("antispoof-features", help="countermeasure features of an "
                                 "ASVspoof manifest, one .npy per utterance")
-    features.add_argument("frontend", help="a key of params.yaml's antispoof.frontends")
+    features.add_argument("frontend", help="lfcc or cqcc (keys of params.yaml's "
+                          "antispoof.frontends)")
     features.add_argument("manifest", type=Path)
     features.add_argument("--out", type=Path, required=True)
     features.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
     features.set_defaults(func=_features)
+    ssl = stage.add_parser("antispoof-ssl-features", help="SSL features (antispoof.frontends."
+                           "ssl) of an ASVspoof manifest, one .npy per utterance")
+    ssl.add_argument("manifest", type=Path)
+    ssl.add_argument("ssl", type=Path, help="the anon-ssl stage's folder (voxflow's pretrained "
+                     "encoder, read with preset voxflow)")
+    ssl.add_argument("--out", type=Path, required=True)
+    ssl.add_argument("--metrics", type=Path, required=True, help="DVC metrics JSON")
+    ssl.set_defaults(func=_ssl_features)
     gmm = stage.add_parser("antispoof-gmm", help="train the <frontend>-GMM baseline, score dev "
                            "and eval")
     gmm.add_argument("frontend", help="one of params.yaml's antispoof.gmm.frontends")
@@ -85,4 +100,4 @@ def add_stages(stage) -> list[argparse.ArgumentParser]:
     register.add_argument("models", type=Path, help="the folder of the system folders")
     register.add_argument("--out", type=Path, required=True, help="the decision (JSON)")
     register.set_defaults(func=_register)
-    return [features, gmm, train, evaluate, register]
+    return [features, ssl, gmm, train, evaluate, register]

@@ -28,20 +28,40 @@ SAMPLE_RATE = 16000
 INDEX_COLUMNS = ["utt_id", "split", "key", "attack", "speaker", "frames", "dims", "path"]
 
 
+SSL_PRESETS = ("voxflow", "tiny", "paper")
+
+
 def ssl_config(options: dict):
-    """params.yaml's `antispoof.frontends.ssl` -> SSLConfig: `preset` tiny (a narrow
-    wav2vec 2.0 of the bundle's strides) or paper (WAV2VEC2_LARGE), `bundle`, `layer`,
-    `checkpoint` (a local state dict; none: random initialisation unless torch.hub's cache
-    holds the bundle's weights) and `seed`."""
+    """params.yaml's `antispoof.frontends.ssl` (preset tiny or paper) -> SSLConfig: `preset`
+    tiny (a narrow wav2vec 2.0 of the bundle's strides) or paper (WAV2VEC2_LARGE), `bundle`,
+    `layer`, `checkpoint` (a local state dict; none: random initialisation unless torch.hub's
+    cache holds the bundle's weights) and `seed`."""
     from voxflow.antispoof.frontends import SSLConfig, _tiny_ssl_params
 
     preset = options.get("preset", "tiny")
     if preset not in ("tiny", "paper"):
-        raise ValueError(f"unknown SSL preset {preset!r}: expected tiny or paper")
+        raise ValueError(f"SSL preset {preset!r} has no torchaudio bundle: expected tiny or "
+                         f"paper")
     bundle = options.get("bundle") or ("WAV2VEC2_BASE" if preset == "tiny" else "WAV2VEC2_LARGE")
     return SSLConfig(bundle=bundle, layer=options.get("layer"),
                      checkpoint=options.get("checkpoint"), seed=options.get("seed", 0),
                      overrides=_tiny_ssl_params() if preset == "tiny" else {})
+
+
+def _ssl_frontend(options: dict):
+    """The SSL front-end of `options`: preset voxflow reads voxflow's own encoder from
+    `encoder` (the anon-ssl stage's ssl.pt), tiny and paper a torchaudio bundle."""
+    preset = options.get("preset", "tiny")
+    if preset not in SSL_PRESETS:
+        raise ValueError(f"unknown SSL preset {preset!r}: one of {', '.join(SSL_PRESETS)}")
+    if preset == "voxflow":
+        from voxflow.antispoof.frontends import VoxflowSSLFrontEnd
+        if not options.get("encoder"):
+            raise ValueError("SSL preset voxflow needs `encoder`, the path of voxflow's SSL "
+                             "encoder (models/anonymization/ssl/ssl.pt, from anon-ssl)")
+        return VoxflowSSLFrontEnd(options["encoder"], options.get("layer"))
+    from voxflow.antispoof.frontends import SSLFrontEnd
+    return SSLFrontEnd(ssl_config(options))
 
 
 @lru_cache(maxsize=4)
@@ -60,9 +80,8 @@ def _extractor(frontend: str, options_json: str):
     if frontend == "ssl":
         import torch
 
-        from voxflow.antispoof.frontends import SSLFrontEnd
         torch.set_num_threads(1)
-        model = SSLFrontEnd(ssl_config(options))
+        model = _ssl_frontend(options)
         return model.features, f"SSL {model.description}"
     raise ValueError(f"unknown front-end {frontend!r}: one of {', '.join(FRONTENDS)}")
 

@@ -5,7 +5,9 @@ wav2vec features).
 LFCC and CQCC are numpy/scipy: a 16 kHz float waveform (samples,) -> (frames, 60) float32, 20
 static coefficients (c0 included, as both baselines keep it) followed by their deltas and double
 deltas. The SSL front-end is a frozen torch module: waveform (batch, samples) -> (batch, frames,
-dim), or `features(x)` -> (frames, dim) float32 like the other two.
+dim), or `features(x)` -> (frames, dim) float32 like the other two. `VoxflowSSLFrontEnd` gives
+the same from the WavLM-style encoder voxflow pretrains itself (`voxflow.anonymization.ssl`, the
+anon-ssl stage, MLflow model `voxflow-ssl`): the embedded default's pretrained features.
 """
 from __future__ import annotations
 
@@ -322,3 +324,29 @@ class SSLFrontEnd(nn.Module):
         device = next(self.model.parameters()).device
         audio = torch.as_tensor(np.asarray(x, np.float32), device=device)[None]
         return self(audio)[0].cpu().numpy().astype(np.float32)
+
+
+class VoxflowSSLFrontEnd:
+    """The encoder voxflow pretrains (`voxflow.anonymization.ssl.save_encoder`'s file) as a frozen
+    feature extractor: `features(x)` waveform (samples,) 16 kHz -> (frames, dim) float32 of
+    `layer` (None: the last transformer layer, as `SSLFrontEnd`), one frame per 20 ms."""
+
+    def __init__(self, encoder_path: str | Path, layer: int | None = None):
+        from voxflow.anonymization.ssl import load_encoder
+
+        self.encoder = load_encoder(Path(encoder_path))
+        layers = self.encoder.config.layers
+        self.layer = layers if layer is None else layer
+        if not 0 <= self.layer <= layers:
+            raise ValueError(f"layer {self.layer} out of range: 0 (convolutional encoder) to "
+                             f"{layers}")
+        self.encoder.requires_grad_(False)
+        self.pretrained = True
+        self.description = (f"voxflow's SSL encoder (WavLM architecture, {layers} layers, "
+                            f"{self.encoder.config.dim}-d) layer {self.layer}/{layers}, "
+                            f"pretrained weights from {encoder_path}")
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        from voxflow.anonymization.ssl import features
+
+        return features(self.encoder, np.asarray(x, np.float32), self.layer)

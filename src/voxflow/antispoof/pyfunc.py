@@ -13,7 +13,8 @@ float32: a batch goes through `model.unwrap_python_model().predict(None, batch)`
 (batch, samples), since MLflow's schema enforcement fixes the rank. The model folder carries the
 voxflow package (`code_paths`); loading needs torch, torchaudio, numpy, scipy, mlflow and what
 voxflow.antispoof imports (scikit-learn, pandas, pyarrow, tqdm, threadpoolctl): the model's
-pip requirements list them with this environment's versions.
+pip requirements list them with this environment's versions. A system on voxflow's own SSL
+encoder (front-end option `encoder`) carries that encoder as an artifact too.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import numpy as np
 
 from voxflow.pyfunc import log_pyfunc
 
-MODEL, META = "model", "meta"
+MODEL, META, SSL_ENCODER = "model", "meta", "ssl_encoder"
 SAMPLE_RATE = 16000
 
 
@@ -40,7 +41,10 @@ class CountermeasurePyfunc(mlflow.pyfunc.PythonModel):
 
         self.model, saved = load_countermeasure(Path(context.artifacts[MODEL]))
         self.frames = saved["frames"]
-        self.extract = make_extractor(saved["frontend"], saved["frontend_options"])
+        options = saved["frontend_options"]
+        if SSL_ENCODER in context.artifacts:
+            options = {**options, "encoder": context.artifacts[SSL_ENCODER]}
+        self.extract = make_extractor(saved["frontend"], options)
 
     def predict(self, context, model_input, params: dict | None = None) -> np.ndarray:
         from voxflow.antispoof.systems import score_features
@@ -61,10 +65,17 @@ class CountermeasurePyfunc(mlflow.pyfunc.PythonModel):
 def log_countermeasure(model_path: Path, system: dict, name: str = "countermeasure") -> str:
     """Log the system's model.pt as a pyfunc model `name` in the active MLflow run; returns its
     model URI."""
+    from voxflow.antispoof.systems import load_countermeasure
+
+    encoder = load_countermeasure(Path(model_path))[1]["frontend_options"].get("encoder")
+
     def write_artifacts(folder: Path) -> dict[str, str]:
         artifacts = {MODEL: str(folder / "model.pt"), META: str(folder / "system.json")}
         shutil.copy(model_path, artifacts[MODEL])
         Path(artifacts[META]).write_text(json.dumps(system, indent=2, sort_keys=True))
+        if encoder:
+            artifacts[SSL_ENCODER] = str(folder / Path(encoder).name)
+            shutil.copy(encoder, artifacts[SSL_ENCODER])
         return artifacts
 
     example = (0.05 * np.sin(2 * np.pi * 220 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)

@@ -150,6 +150,20 @@ def tsne_figure(systems: dict[str, dict]):
     return fig
 
 
+def ssl_frontend_note(systems: dict[str, dict]) -> list[str]:
+    """The report's warning lines on what the SSL front-end is, when it is not wav2vec."""
+    ssl = [i for i in systems.values() if i["frontend"] == "ssl"]
+    if any(not i["pretrained_frontend"] for i in ssl):
+        return ["", "**The SSL front-end here is a RANDOM INITIALISATION of the wav2vec 2.0 "
+                "architecture, not a pretrained model: its rows are not wav2vec results** (no "
+                "weights are cached on this machine and none are downloaded)."]
+    if any("voxflow's SSL encoder" in i["frontend_description"] for i in ssl):
+        return ["", "**The SSL front-end here is voxflow's own small encoder, pretrained "
+                "HuBERT-style on the synthetic LibriTTS (the anon-ssl stage): its rows are not "
+                "wav2vec results.**"]
+    return []
+
+
 def markdown_report(systems: dict[str, dict], table: pd.DataFrame, per_attack: pd.DataFrame,
                     metrics: dict, eval_scores: dict[str, pd.DataFrame]) -> str:
     """report.md: the front-ends in words, tables 1-3 in the paper's shape with our numbers, the
@@ -164,10 +178,7 @@ def markdown_report(systems: dict[str, dict], table: pd.DataFrame, per_attack: p
     for frontend in sorted({i["frontend"] for i in systems.values()}):
         info = next(i for i in systems.values() if i["frontend"] == frontend)
         lines.append(f"- **{frontend}**: {info['frontend_description']}")
-    if any(i["frontend"] == "ssl" and not i["pretrained_frontend"] for i in systems.values()):
-        lines += ["", "**The SSL front-end here is a RANDOM INITIALISATION of the wav2vec 2.0 "
-                  "architecture, not a pretrained model: its rows are not wav2vec results** "
-                  "(no weights are cached on this machine and none are downloaded)."]
+    lines += ssl_frontend_note(systems)
     lines += ["", "## Table 1: systems (EER %)", "",
               "| system | kind | Dev EER | Eval EER | Eval min t-DCF | paper Dev | paper Eval |",
               "|---|---|---|---|---|---|---|"]

@@ -1,5 +1,5 @@
 """The spoofing-detection stages of dvc.yaml (`antispoof-features@<frontend>`,
-`antispoof-gmm@<frontend>`, `antispoof-train@<system>`, `antispoof-evaluate`,
+`antispoof-ssl-features`, `antispoof-gmm@<frontend>`, `antispoof-train@<system>`, `antispoof-evaluate`,
 `antispoof-register`; `antispoof-promote` is the shared `voxflow.stages.promote`). Each takes
 params.yaml's `antispoof` section, parses it once (`voxflow.antispoof.params`), logs what it
 uses to its MLflow run and calls the library (`voxflow.antispoof.{features,systems,report,
@@ -16,21 +16,45 @@ from voxflow.tracking import stage_run
 
 def features(frontend: str, manifest: Path, out_dir: Path, metrics_path: Path,
              section: dict) -> dict:
-    """Features of every utterance of the ASVspoof manifest with `frontend` (a key of
-    antispoof.frontends) into `out_dir` (one .npy per utterance, index.parquet, rejects.csv,
+    """antispoof-features@<frontend>: features of every utterance of the ASVspoof manifest with
+    `frontend` (lfcc or cqcc, keys of antispoof.frontends; the SSL front-end's stage is
+    `ssl_features`) into `out_dir` (one .npy per utterance, index.parquet, rejects.csv,
     frontend.json); metrics to `metrics_path`."""
+    if frontend == "ssl":
+        raise ValueError("the SSL front-end has its own stage, antispoof-ssl-features (it reads "
+                         "the anon-ssl encoder)")
+    params = antispoof_params(section)
+    return _extract_features(f"antispoof-features@{frontend}", frontend,
+                             params.frontend(frontend), manifest, out_dir, metrics_path,
+                             params.workers)
+
+
+def ssl_features(manifest: Path, ssl_dir: Path, out_dir: Path, metrics_path: Path,
+                 section: dict) -> dict:
+    """antispoof-ssl-features: as `features` with antispoof.frontends.ssl; its preset voxflow
+    (the default) reads voxflow's pretrained encoder from `ssl_dir` (the anon-ssl stage's
+    folder, ssl.pt), tiny and paper ignore it."""
+    from voxflow.anonymization.ssl import SSL_FILE
+
+    params = antispoof_params(section)
+    settings = params.frontend("ssl")
+    if settings.get("preset") == "voxflow":
+        settings = {**settings, "encoder": str(Path(ssl_dir) / SSL_FILE)}
+    return _extract_features("antispoof-ssl-features", "ssl", settings, manifest, out_dir,
+                             metrics_path, params.workers)
+
+
+def _extract_features(run_name: str, frontend: str, settings: dict, manifest: Path,
+                      out_dir: Path, metrics_path: Path, workers: int) -> dict:
     import mlflow
 
     from voxflow.features.cache import read_rejects
     from voxflow.antispoof.features import extract_features, frontend_info
 
-    params = antispoof_params(section)
-    settings = params.frontend(frontend)
-    with stage_run(f"antispoof-features@{frontend}", {"frontend": frontend, **settings},
-                   inputs=[Path(manifest)]):
+    with stage_run(run_name, {"frontend": frontend, **settings}, inputs=[Path(manifest)]):
         start = time.perf_counter()
         index = extract_features(Path(manifest), frontend, Path(out_dir), settings,
-                                 workers=params.workers or None)
+                                 workers=workers or None)
         info = frontend_info(Path(out_dir))
         metrics = {"utterances": len(index),
                    "rejected": len(read_rejects(Path(out_dir))),

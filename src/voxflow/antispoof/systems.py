@@ -365,9 +365,9 @@ def train_neural(name: str, features_dir: Path, out_dir: Path, params: Antispoof
     if not distributed_env().is_main:       # every rank holds the same model: rank 0 writes
         return info
 
-    frontend_options = params.frontend(frontend)
+    # the options the features were made with (the SSL front-end's encoder path among them)
     torch.save({"spec": spec, "frames": frames, "frontend": frontend,
-                "frontend_options": frontend_options, "state": model.state_dict()},
+                "frontend_options": info_frontend["options"], "state": model.state_dict()},
                out_dir / "model.pt")
     for split in SCORED_SPLITS:
         split_rows, split_features = load_split(features_dir, split)
