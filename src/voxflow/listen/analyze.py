@@ -48,15 +48,16 @@ def analyze(package: TestPackage, store: Store, model_uri: str, system: str, out
     out_dir = Path(out_dir)
     results = write_results(package, store, out_dir)
     if package.kind == MUSHRA:
-        metrics, tags = _analyze_mushra(package, results, system, out_dir)
+        metrics, tags, written = _analyze_mushra(package, results, system, out_dir)
     else:
         key = Path(key) if key is not None else package.root.parent / f"{package.test_id}_key.csv"
-        metrics, tags = _analyze_ab(results, key, system, out_dir)
+        metrics, tags, written = _analyze_ab(results, key, system, out_dir)
     prefix = f"listen/{package.test_id}"
     now = int(time.time() * 1000)
     client.log_batch(version.run_id, metrics=[Metric(f"{prefix}/{name}", float(value), now, 0)
                                               for name, value in metrics.items()])
-    client.log_artifacts(version.run_id, str(out_dir), prefix)
+    for path in (results, *written):
+        client.log_artifact(version.run_id, str(path), prefix)
     for name, value in tags.items():
         client.set_model_version_tag(version.name, version.version, name, value)
     log.info("analysis of %s logged to run %s of models:/%s/%s (artifacts %s/, %d metrics); "
@@ -87,14 +88,15 @@ def model_version(client, model_uri: str):
 
 
 def _analyze_mushra(package: TestPackage, results: Path, system: str, out_dir: Path
-                    ) -> tuple[dict[str, float], dict[str, str]]:
+                    ) -> tuple[dict[str, float], dict[str, str], list[Path]]:
+    """(metrics, the version's tags, the files written)."""
     systems = [s for s in next(iter(package.trials.values())).stimuli
                if s != mushra.REFERENCE and s not in mushra.ANCHORS]
     _check_system(system, systems)
     items_csv = package.root / f"{package.test_id}_items.csv"
     items = read_table(items_csv, ("trial_id",), "items") if items_csv.is_file() else None
     report = mushra.analyze_ratings(mushra.read_ratings(results), items)
-    report.write(out_dir)
+    written = report.write(out_dir)
     metrics = dict(report.metrics)
     for pair in report.tables["pairs"].itertuples():
         metrics[f"p_holm/{pair.system_a}_vs_{pair.system_b}"] = pair.p_holm
@@ -103,16 +105,18 @@ def _analyze_mushra(package: TestPackage, results: Path, system: str, out_dir: P
         raise ValueError(f"system {system}: no rating by a listener kept by the post-screening")
     return metrics, {"relative_mushra": repr(float(summary.loc[system, "rel"])),
                      "mushra_mean": repr(float(summary.loc[system, "mean"])),
-                     "mushra_listeners": str(report.metrics["listeners_kept"])}
+                     "mushra_listeners": str(report.metrics["listeners_kept"])}, written
 
 
 def _analyze_ab(results: Path, key_csv: Path, system: str, out_dir: Path
-                ) -> tuple[dict[str, float], dict[str, str]]:
+                ) -> tuple[dict[str, float], dict[str, str], list[Path]]:
+    """(metrics, the version's tags, the files written)."""
     key = preference.read_key(key_csv)
     _check_system(system, list(dict.fromkeys([*key["system_a"], *key["system_b"]])))
     table = preference.analyze_ratings(preference.read_ratings(results), key)
-    table.to_csv(out_dir / "preferences.csv", index=False)
-    (out_dir / "preferences.md").write_text(preference.markdown_table(table), encoding="utf-8")
+    written = [out_dir / "preferences.csv", out_dir / "preferences.md"]
+    table.to_csv(written[0], index=False)
+    written[1].write_text(preference.markdown_table(table), encoding="utf-8")
     metrics = {f"{cell.group}/{cell.system_a}_vs_{cell.system_b}/{name}": getattr(cell, name)
                for cell in table.itertuples()
                for name in ("a_percent", "b_percent", "neutral_percent", "p_value")}
@@ -121,7 +125,7 @@ def _analyze_ab(results: Path, key_csv: Path, system: str, out_dir: Path
         raise ValueError(f"system {system}: none of its comparisons was rated yet")
     votes = cells["votes_a"].where(cells["system_a"] == system, cells["votes_b"])
     return metrics, {"preference_percent": repr(float(100 * votes.sum() / cells["n"].sum())),
-                     "preference_votes": str(int(cells["n"].sum()))}
+                     "preference_votes": str(int(cells["n"].sum()))}, written
 
 
 def _check_system(system: str, systems: list[str]) -> None:
