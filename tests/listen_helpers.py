@@ -1,6 +1,6 @@
 """Helpers of the listening-test tests (tests/listen/) and benchmark (bench_listen.py): test
-packages made by the real exporters from tiny synthetic WAVs, a simulated listener's scores and
-the header that carries a token."""
+packages made by the real exporters from tiny synthetic WAVs, a simulated listener's scores, a
+registered model version to log to, and the header that carries a token."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -58,6 +58,22 @@ def make_ab_package(folder: Path, groups=("en-us", "fr"), items_per_group: int =
                          "path_b": str(paths[1])})
     export_ab_test(pd.DataFrame(rows), folder / "package", test_id)
     return folder / "package" / test_id
+
+
+def register_version(name: str):
+    """A new registered version of model `name` (created if need be) with a run of its own, in
+    the current MLflow store; its ModelVersion."""
+    import mlflow
+
+    from voxflow.tracking import experiment_id
+
+    with mlflow.start_run(experiment_id=experiment_id()) as run:
+        mlflow.log_param("under_test", name)
+    client = mlflow.MlflowClient()
+    if not client.search_registered_models(f"name = '{name}'"):
+        client.create_registered_model(name)
+    return client.create_model_version(name, f"runs:/{run.info.run_id}/model",
+                                       run_id=run.info.run_id)
 
 
 def auth(token: str) -> dict[str, str]:

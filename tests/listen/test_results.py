@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import mlflow
 import pytest
-from listen_helpers import SCORES
+from listen_helpers import SCORES, register_version
 
 from voxflow import cli
 from voxflow.evaluation import mushra, preference
 from voxflow.listen.analyze import analyze
 from voxflow.listen.export import results_table, write_results
-from voxflow.tracking import experiment_id
 
 MODEL = "voxflow-upw-vocoder"
 
@@ -35,14 +34,9 @@ def rated_ab(listen_test, ab_package):
 
 @pytest.fixture(scope="module")
 def model_version(module_tracking):
-    """A registered version (@candidate) of MODEL with its run, in this module's store."""
-    with mlflow.start_run(experiment_id=experiment_id()) as run:
-        mlflow.log_param("preset", "tiny")
-    client = mlflow.MlflowClient()
-    client.create_registered_model(MODEL)
-    version = client.create_model_version(MODEL, f"runs:/{run.info.run_id}/model",
-                                          run_id=run.info.run_id)
-    client.set_registered_model_alias(MODEL, "candidate", version.version)
+    """Version 1 of MODEL, @candidate, in this module's MLflow store."""
+    version = register_version(MODEL)
+    mlflow.MlflowClient().set_registered_model_alias(MODEL, "candidate", version.version)
     return version
 
 

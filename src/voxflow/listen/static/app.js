@@ -267,6 +267,7 @@ function followPlayer(buttons, update) {
 
 async function showMushra(page) {
   const view = render("mushra-view");
+  view.dataset.page = page.id;
   const training = page.kind === "training";
   $(".page-title", view).textContent = training ? "Training" : "Rate the conditions";
   $(".note", view).textContent = training ? "This page is for practice: get to know the " +
@@ -372,6 +373,7 @@ function setUpLoop(view) {
 
 async function showAB(page) {
   const view = render("ab-view");
+  view.dataset.page = page.id;
   $(".group", view).textContent = test.groups.length > 1 ? `Group: ${page.group}` : "";
   $(".instructions", view).textContent = page.instructions;
   const urls = Object.fromEntries(page.samples.map((sample) => [sample.key, sample.audio]));
