@@ -267,7 +267,6 @@ function followPlayer(buttons, update) {
 
 async function showMushra(page) {
   const view = render("mushra-view");
-  view.dataset.page = page.id;
   const training = page.kind === "training";
   $(".page-title", view).textContent = training ? "Training" : "Rate the conditions";
   $(".note", view).textContent = training ? "This page is for practice: get to know the " +
@@ -317,6 +316,7 @@ async function showMushra(page) {
     else return false;
     return true;
   };
+  view.dataset.page = page.id;     // the page is ready (its sounds loaded)
 }
 
 // The loop region's sliders and the timeline (region, cursor, click to move); returns
@@ -373,7 +373,6 @@ function setUpLoop(view) {
 
 async function showAB(page) {
   const view = render("ab-view");
-  view.dataset.page = page.id;
   $(".group", view).textContent = test.groups.length > 1 ? `Group: ${page.group}` : "";
   $(".instructions", view).textContent = page.instructions;
   const urls = Object.fromEntries(page.samples.map((sample) => [sample.key, sample.audio]));
@@ -405,6 +404,7 @@ async function showAB(page) {
     else return false;
     return true;
   };
+  view.dataset.page = page.id;     // the page is ready (its sounds loaded)
 }
 
 async function showFinish(session) {
