@@ -1,6 +1,7 @@
 """The HTTP API: validation, isolation, resume, tokens, path safety, concurrent listeners."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -32,15 +33,26 @@ def stored(served) -> list:
     return served.store.answers().to_dict("records")
 
 
-def test_start_needs_consent(mushra):
-    response = mushra.client.post("/api/listeners", json={"name": "a", "consent": False})
-    assert response.status_code == 422 and "consent" in response.json()["error"]
+@pytest.mark.parametrize("body, message", [
+    ({"name": "a", "consent": False}, "consent"),
+    ({"name": "a"}, "missing field(s) consent"),
+    ({"name": "a", "consent": True, "admin": True}, "unknown field(s) admin"),
+    ({"name": " \n ", "consent": True}, "a listener id of 1 to 100 characters"),
+    ({"name": "a" * 101, "consent": True}, "a listener id of 1 to 100 characters"),
+    ({"name": "a", "consent": True, "groups": [{}]}, "groups: a non-empty list of en-us, fr"),
+    ({"name": "a", "consent": True, "groups": ["de"]}, "groups: a non-empty list"),
+    ({"name": "a", "consent": True, "groups": []}, "groups: a non-empty list"),
+])
+def test_a_bad_start_is_422_and_adds_no_listener(ab, body, message):
+    response = ab.client.post("/api/listeners", json=body)
+    assert response.status_code == 422 and message in response.json()["error"]
+    with sqlite3.connect(ab.store.path) as connection:
+        assert connection.execute("SELECT count(*) FROM listeners").fetchone() == (0,)
 
 
-def test_start_rejects_unknown_fields(mushra):
-    response = mushra.client.post("/api/listeners", json={"name": "a", "consent": True,
-                                                          "admin": True})
-    assert response.status_code == 422 and "unknown field(s) admin" in response.json()["error"]
+def test_a_listener_name_is_kept_on_one_line(mushra):
+    token = mushra.start("  ann\nlee  ")
+    assert mushra.session(token)["listener"] == "ann lee"
 
 
 def with_a(score):

@@ -168,6 +168,35 @@ def test_a_reloaded_tab_resumes_at_the_page_not_submitted(open_tab, mushra_packa
         assert page.locator("#progress-text").text_content() == "Page 2 of 4"
 
 
+def test_switching_sounds_keeps_the_playback_position(open_tab, mushra_package, tmp_path):
+    with served(mushra_package, tmp_path / "listen.sqlite") as (url, package, store):
+        page = open_tab(url, "grace")
+        page.wait_for_selector("section.mushra[data-page]")
+        page.keyboard.press("a")
+        page.wait_for_function("() => player.position() > 0.1")
+        # read the position and switch in one task: the audio clock stands still meanwhile
+        before, after, playing = page.evaluate("""() => {
+            const before = player.position();
+            document.body.dispatchEvent(new KeyboardEvent("keydown", {key: "b", bubbles: true}));
+            return [before, player.position(), player.active.key];
+        }""")
+        assert playing == "B" and after == pytest.approx(before)
+
+
+def test_a_selected_region_loops(open_tab, mushra_package, tmp_path):
+    with served(mushra_package, tmp_path / "listen.sqlite") as (url, package, store):
+        page = open_tab(url, "heidi")
+        page.wait_for_selector("section.mushra[data-page]")
+        loop_region(page, 0.1, 0.2)
+        page.keyboard.press("c")
+        page.wait_for_timeout(400)              # longer than the region: it has looped
+        position, source = page.evaluate("""() => [player.position(), {
+            loop: player.active.source.loop, start: player.active.source.loopStart,
+            end: player.active.source.loopEnd}]""")
+        assert source == {"loop": True, "start": 0.1, "end": 0.2}
+        assert 0.1 <= position < 0.2
+
+
 def test_two_listeners_take_the_mushra_test_and_it_is_analyzed(open_tab, mushra_package,
                                                                tracking, tmp_path):
     with served(mushra_package, tmp_path / "listen.sqlite") as (url, package, store):

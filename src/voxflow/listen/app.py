@@ -44,6 +44,7 @@ STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 64 * 1024      # a page's answer is a few hundred bytes
 HEADERS = {"Content-Security-Policy": "default-src 'self'", "X-Content-Type-Options": "nosniff",
            "Referrer-Policy": "no-referrer"}
+CHALLENGE = {"WWW-Authenticate": "Bearer"}     # of every 401 (RFC 6750)
 
 
 def create_app(package: TestPackage, store: Store, admin_token: str) -> FastAPI:
@@ -65,7 +66,8 @@ def create_app(package: TestPackage, store: Store, admin_token: str) -> FastAPI:
     def listener_of(request: Request) -> Listener:
         listener = store.listener(_bearer(request))
         if listener is None:
-            raise HTTPException(401, "unknown listener token: start the test again at /")
+            raise HTTPException(401, "unknown listener token: start the test again at /",
+                                headers=CHALLENGE)
         return listener
 
     def session(listener: Listener) -> dict:
@@ -153,7 +155,8 @@ def create_app(package: TestPackage, store: Store, admin_token: str) -> FastAPI:
 def _bearer(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(401, "no token: send the header Authorization: Bearer <token>")
+        raise HTTPException(401, "no token: send the header Authorization: Bearer <token>",
+                            headers=CHALLENGE)
     return token.strip()
 
 

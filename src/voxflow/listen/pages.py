@@ -2,7 +2,8 @@
 shows, the audio behind it, and the answer it accepts.
 
 Order. A MUSHRA listener gets the training page, then every trial; an AB listener the trials of
-the groups they chose (the AB export's groups are languages, which only native listeners rate).
+the groups they chose (the AB export's groups are languages, which only native listeners rate)
+and any trial without a group.
 The trials come in a random order of the listener's own, and so do a MUSHRA page's conditions
 (ITU-R BS.1534-3: the hidden reference and the anchors among the systems), both drawn from the
 listener's seed. The seed is stored with the listener, so a resumed session sees the same orders.
@@ -51,8 +52,8 @@ class Listener:
 
 def page_ids(package: TestPackage, listener: Listener) -> list[str]:
     """The listener's pages in the order they take them."""
-    trials = [t.id for t in package.trials.values()
-              if package.kind == MUSHRA or t.group in listener.groups]
+    # a trial without a group is everyone's
+    trials = [t.id for t in package.trials.values() if not t.group or t.group in listener.groups]
     order = random.Random(f"{listener.seed}:pages").sample(trials, len(trials))
     return [TRAINING, *order] if package.kind == MUSHRA else order
 
@@ -122,17 +123,17 @@ def parse_start(package: TestPackage, body: object) -> tuple[str, tuple[str, ...
     an AB test with groups, "groups" (default: all); AnswerError otherwise."""
     groups = package.groups
     _check_fields(body, ("name", "consent"), optional=("groups",) if groups else ())
-    name = body["name"]
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
+    # whitespace runs (newlines included) become one space: the name goes into logs and CSVs
+    name = " ".join(body["name"].split()) if isinstance(body["name"], str) else ""
+    if not name or len(name) > MAX_NAME_LENGTH:
         raise AnswerError(f"name: a listener id of 1 to {MAX_NAME_LENGTH} characters is needed")
     if body["consent"] is not True:
         raise AnswerError("consent: the test starts only with the listener's consent (true)")
-    if not groups:
-        return name.strip(), ()
     chosen = body.get("groups", groups)
-    if not isinstance(chosen, list) or not chosen or not set(chosen) <= set(groups):
+    if not isinstance(chosen, list) or not all(isinstance(g, str) for g in chosen) \
+            or not set(chosen) <= set(groups) or (groups and not chosen):
         raise AnswerError(f"groups: a non-empty list of {', '.join(groups)}")
-    return name.strip(), tuple(g for g in groups if g in chosen)
+    return name, tuple(g for g in groups if g in chosen)
 
 
 def _check_fields(body: object, required: tuple[str, ...], optional: tuple[str, ...] = ()):

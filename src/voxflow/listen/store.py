@@ -165,6 +165,8 @@ def open_store(package: TestPackage, db: Path | None = None, create: bool = True
     """(the store of `package` at `db`, default <package>/listen.sqlite; its admin token).
     With `create` False, a missing database is an error (there is nothing to export)."""
     path = Path(db) if db is not None else package.root / DB_NAME
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: no such folder for the ratings database")
     if not create and not path.is_file():
         raise FileNotFoundError(f"{path}: no ratings database (serve the test first, or pass "
                                 "--db)")
