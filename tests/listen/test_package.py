@@ -72,3 +72,13 @@ def test_a_database_refuses_a_package_whose_audio_changed(ab_copy, tmp_path):
     sf.write(ab_copy / "audio" / "trial1_1.wav", audio[::-1], rate)
     with pytest.raises(ValueError, match="differs from it"):
         open_store(read_package(ab_copy), tmp_path / "listen.sqlite")
+
+
+@pytest.mark.parametrize("trial_id", ["training", "a/b", ""])
+def test_trial_ids_that_cannot_be_page_ids_are_refused(ab_copy, trial_id):
+    trials = ab_copy / "trials.csv"
+    lines = trials.read_text().splitlines()
+    lines[1] = trial_id + lines[1][lines[1].index(","):]
+    trials.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=f"trial id '{trial_id}': use letters"):
+        read_package(ab_copy)

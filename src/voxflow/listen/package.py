@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -30,6 +31,9 @@ from voxflow.evaluation.report import read_table
 from voxflow.tracking import content_md5
 
 MUSHRA, AB = "mushra", "ab"
+TRAINING = "training"           # the id of a MUSHRA listener's training page
+# trial ids become page ids in URLs
+_TRIAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 AB_TRIALS_COLUMNS = ("trial_id", "group", "stimulus_1", "stimulus_2")
 WELCOME = ("Welcome to this listening test. Please use headphones in a quiet room and set a "
            "comfortable volume before you start; keep it unchanged.")
@@ -105,6 +109,12 @@ def _package_file(root: Path, name: object, where: str) -> Path:
     return path
 
 
+def _check_trial_id(trial_id: str, where: str) -> None:
+    if not _TRIAL_ID.fullmatch(trial_id) or trial_id == TRAINING:
+        raise ValueError(f"{where}: trial id {trial_id!r}: use letters, digits, '_', '-' and '.' "
+                         f"(and not {TRAINING!r}, the training page's)")
+
+
 def _read_mushra(root: Path) -> TestPackage:
     configs = sorted((root / "configs").glob("*.yaml"))
     if len(configs) != 1:
@@ -153,6 +163,7 @@ def _mushra_trial(root: Path, page: dict, path: Path) -> Trial:
     if not page.get("id") or not page.get("reference") or not isinstance(stimuli, dict) \
             or not stimuli:
         raise ValueError(f"{where}: a mushra page needs an id, a reference and stimuli")
+    _check_trial_id(str(page["id"]), str(path))
     if REFERENCE in stimuli:
         raise ValueError(f"{where}: stimulus name {REFERENCE!r} is the hidden reference's")
     if len(stimuli) + 1 > MAX_CONDITIONS:
@@ -183,8 +194,9 @@ def _read_ab(root: Path) -> TestPackage:
     trials = {}
     for line, row in enumerate(table.itertuples(), start=2):
         where = f"{trials_csv}: line {line}"
-        if row.trial_id in trials or not row.trial_id:
-            raise ValueError(f"{where}: trial id {row.trial_id!r} is empty or used twice")
+        _check_trial_id(row.trial_id, where)
+        if row.trial_id in trials:
+            raise ValueError(f"{where}: trial id {row.trial_id!r} is used twice")
         trials[row.trial_id] = Trial(id=row.trial_id, group=row.group, stimuli={
             "1": _package_file(root, row.stimulus_1, where),
             "2": _package_file(root, row.stimulus_2, where)})

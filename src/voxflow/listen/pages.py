@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voxflow.evaluation.mushra import REFERENCE
-from voxflow.listen.package import MUSHRA, TestPackage, Trial
+from voxflow.listen.package import MUSHRA, TRAINING, TestPackage, Trial
 
-TRAINING = "training"
 MAX_NAME_LENGTH = 100
 CONSENT = ("I agree to take part in this listening test. The listener id I enter and my "
            "ratings are stored and analysed for research; I may stop at any time.")
