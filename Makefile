@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine with Python 3.11 and pip:
 #   make run    set up .venv and run the main job on the embedded default
-#   make test   set up .venv and run the test suite
+#   make test   set up .venv (and, as root, Debian's chromium) and run the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,7 +21,13 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 run: setup
 	$(BIN)/voxflow repro
 
-test: setup
+# Debian's Chromium for the browser tests (tests/listen/test_browser.py); never `playwright
+# install`, which downloads a browser of its own. Needs root; where it cannot be installed the
+# browser tests skip (and fail under CI=true, whose .ci/run installs it first).
+/usr/bin/chromium:
+	-apt-get update -qq && apt-get install -y -qq chromium
+
+test: setup /usr/bin/chromium
 	$(BIN)/pytest
 
 bench: setup

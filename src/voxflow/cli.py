@@ -1,5 +1,6 @@
 """The `voxflow` command line, thin over the library: `synth`, `ingest` and `eval` on files, `stage`
-for every system's stages (`voxflow.systems`), `repro` (the DVC DAG) and `pipeline` (KFP)."""
+for every system's stages (`voxflow.systems`), `repro` (the DVC DAG), `pipeline` (KFP) and
+`listen` (listening tests in the browser)."""
 from __future__ import annotations
 
 import argparse
@@ -173,6 +174,65 @@ def _add_eval_parser(sub) -> None:
     analyze.set_defaults(func=_preference_analyze)
 
 
+def _listen_serve(args: argparse.Namespace) -> None:
+    from voxflow.listen.app import serve
+
+    serve(args.package, host=args.host, port=args.port, db=args.db)
+
+
+def _listen_export(args: argparse.Namespace) -> None:
+    from voxflow.listen.export import write_results
+    from voxflow.listen.package import read_package
+    from voxflow.listen.store import open_store
+
+    package = read_package(args.package)
+    write_results(package, open_store(package, args.db, create=False)[0], args.out)
+
+
+def _listen_analyze(args: argparse.Namespace) -> None:
+    from voxflow.listen.analyze import analyze
+    from voxflow.listen.package import read_package
+    from voxflow.listen.store import open_store
+
+    package = read_package(args.package)
+    analyze(package, open_store(package, args.db, create=False)[0], args.model, args.system,
+            args.out, key=args.key)
+
+
+def _add_listen_parser(sub) -> None:
+    """`voxflow listen ...`: serve a MUSHRA or AB package to listeners, export and analyze."""
+    listen = sub.add_parser("listen", help="listening tests in the browser: serve a MUSHRA or AB "
+                            "package, export and analyze the ratings").add_subparsers(
+                                dest="action", required=True)
+    serve = listen.add_parser("serve", help="serve the test to listeners until Ctrl-C; prints "
+                              "the listeners' URL and the admin token")
+    export = listen.add_parser("export", help="the ratings as webMUSHRA's mushra.csv (MUSHRA) "
+                               "or ratings.csv (AB), for `voxflow eval ...-analyze`")
+    analyze = listen.add_parser("analyze", help="analyze the ratings and log the analysis to the "
+                                "MLflow run of a registered model version, tagging the version")
+    for parser in (serve, export, analyze):
+        parser.add_argument("package", type=Path, help="the test's folder as `voxflow eval "
+                            "mushra-export` or `preference-export` wrote it (AB: the folder "
+                            "with config.json)")
+        parser.add_argument("--db", type=Path,
+                            help="the ratings database (default: PACKAGE/listen.sqlite)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=_listen_serve)
+    export.add_argument("--out", type=Path, required=True, help="folder for the results CSV")
+    export.set_defaults(func=_listen_export)
+    analyze.add_argument("--model", required=True, help="the registered model version under "
+                         "test: models:/NAME/VERSION or models:/NAME@ALIAS")
+    analyze.add_argument("--system", required=True, help="which of the test's systems that "
+                         "model is (e.g. upw)")
+    analyze.add_argument("--key", type=Path, help="AB: the hidden key (default: "
+                         "<test_id>_key.csv beside PACKAGE)")
+    analyze.add_argument("--out", type=Path, required=True,
+                         help="folder for the results CSV and the analysis")
+    analyze.set_defaults(func=_listen_analyze)
+
+
 def _promote(args: argparse.Namespace) -> None:
     from voxflow import stages
 
@@ -275,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stages(sub)
     _add_system_commands(sub)
     _add_eval_parser(sub)
+    _add_listen_parser(sub)
 
     repro = sub.add_parser("repro", help="dvc repro under one parent MLflow run")
     repro.add_argument("targets", nargs="*")
