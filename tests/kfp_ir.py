@@ -113,3 +113,15 @@ def resources(ir: dict) -> dict[str, dict]:
             .get("resources", {})
             for task in dag_tasks(ir).values()
             if "executorLabel" in components[task["componentRef"]["name"]]}
+
+
+def pipeline_stage_runs(pipeline: str) -> set[str]:
+    """The run names of the stages of the one pipeline run tagged `voxflow.pipeline` =
+    `pipeline` in the current MLflow store, after checking that the parent run finished."""
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=["voxflow"], output_format="list")
+    (parent,) = (r for r in runs if r.data.tags.get("voxflow.pipeline") == pipeline)
+    assert parent.info.status == "FINISHED"
+    return {r.info.run_name for r in runs
+            if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}

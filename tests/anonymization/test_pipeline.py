@@ -10,7 +10,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from kfp_ir import compile_ir, dag_tasks, loops, resources
+from kfp_ir import compile_ir, dag_tasks, loops, pipeline_stage_runs, resources
 from voxflow import kfp_runner
 from voxflow.cli import main
 from voxflow.stage_io import load_params
@@ -76,11 +76,7 @@ def test_a_local_run_of_the_anonymization_pipeline(tmp_path, tracking, monkeypat
     for name, version in registered["versions"].items():
         assert str(client.get_model_version_by_alias(name, "candidate").version) == version
 
-    runs = mlflow.search_runs(experiment_names=["voxflow"], output_format="list")
-    (parent,) = (r for r in runs if r.data.tags.get("voxflow.pipeline") == "kfp-anonymization")
-    assert parent.info.status == "FINISHED"
-    stages = {r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") ==
-              parent.info.run_id}
+    stages = pipeline_stage_runs("kfp-anonymization")
     assert stages == {f"anon-system@{s}" for s in options["systems"]} | {
         "synth@mlms", "ingest@mlms", "synth@iemocap", "ingest@iemocap", "anon-corpus",
         "anon-ssl", "anon-probes", "anon-vocoder", "anon-asv", "anon-emotion", "anon-asr",

@@ -8,7 +8,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from kfp_ir import compile_ir, dag_tasks, loops
+from kfp_ir import compile_ir, dag_tasks, loops, pipeline_stage_runs
 from voxflow import kfp_runner
 from voxflow.cli import main
 from voxflow.stage_io import load_params
@@ -99,11 +99,7 @@ def test_a_local_run_of_the_antispoof_pipeline(tmp_path, tracking, monkeypatch):
     champion = mlflow.MlflowClient().get_model_version_by_alias("kfp-antispoof-test", "champion")
     assert champion.version == version.version
 
-    runs = mlflow.search_runs(experiment_names=["voxflow"], output_format="list")
-    (parent,) = (r for r in runs if r.data.tags.get("voxflow.pipeline") == "kfp-antispoof")
-    assert parent.info.status == "FINISHED"
-    stages = {r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") ==
-              parent.info.run_id}
+    stages = pipeline_stage_runs("kfp-antispoof")
     assert {f"antispoof-train@{s}" for s in options["systems"]} | {
         "synth@asvspoof", "ingest@asvspoof", "antispoof-evaluate", "antispoof-register",
         "anon-corpus", "anon-ssl", "antispoof-ssl-features",

@@ -9,7 +9,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from kfp_ir import compile_ir, dag_tasks, loops, resources
+from kfp_ir import compile_ir, dag_tasks, loops, pipeline_stage_runs, resources
 from voxflow import kfp_runner
 from voxflow.cli import main
 from voxflow.stage_io import load_params
@@ -80,11 +80,7 @@ def test_a_local_run_of_the_avse_pipeline(tmp_path, tracking, monkeypatch):
     champion = mlflow.MlflowClient().get_model_version_by_alias("kfp-avse-test", "champion")
     assert str(champion.version) == decision["version"]
 
-    runs = mlflow.search_runs(experiment_names=["voxflow"], output_format="list")
-    (parent,) = (r for r in runs if r.data.tags.get("voxflow.pipeline") == "kfp-avse")
-    assert parent.info.status == "FINISHED"
-    stages = {r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") ==
-              parent.info.run_id}
+    stages = pipeline_stage_runs("kfp-avse")
     assert {f"avse-train@{s}" for s in options["systems"]} | {
         "synth@grid", "ingest@grid", "synth@noise", "ingest@noise", "avse-mix", "avse-crops",
         "avse-features", "avse-evaluate", "avse-register", "avse-promote"} <= stages

@@ -9,7 +9,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from kfp_ir import compile_ir, dag_tasks, loops, resources
+from kfp_ir import compile_ir, dag_tasks, loops, pipeline_stage_runs, resources
 from voxflow import kfp_runner
 from voxflow.cli import main
 from voxflow.stage_io import load_params
@@ -89,11 +89,7 @@ def test_a_local_run_of_the_mlms_pipeline(tmp_path, tracking, quick, monkeypatch
     champion = client.get_model_version_by_alias("kfp-mlms-test", "champion")
     assert champion.version == candidate.version
 
-    runs = mlflow.search_runs(experiment_names=["voxflow"], output_format="list")
-    (parent,) = (r for r in runs if r.data.tags.get("voxflow.pipeline") == "kfp-mlms")
-    assert parent.info.status == "FINISHED"
-    stages = {r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") ==
-              parent.info.run_id}
+    stages = pipeline_stage_runs("kfp-mlms")
     assert stages == {f"mlms-train@{s}" for s in options["systems"]} | {
         "synth@mlms", "ingest@mlms", "mlms-features", "mlms-linguistic", "mlms-duration",
         "mlms-adapt", "mlms-evaluate", "mlms-register", "mlms-promote"}

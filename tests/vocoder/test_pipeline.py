@@ -9,7 +9,7 @@ import mlflow
 import pytest
 from kfp import compiler
 
-from kfp_ir import compile_ir, dag_tasks, read_ir, resources
+from kfp_ir import compile_ir, dag_tasks, pipeline_stage_runs, read_ir, resources
 from voxflow import kfp_runner
 from voxflow.cli import main
 from voxflow.stage_io import load_params
@@ -131,11 +131,7 @@ def test_a_local_run_of_the_vocoder_pipeline(tmp_path, tracking, monkeypatch):
     assert client.get_model_version_by_alias("kfp-vocoder-test", "champion").version == \
         int(decision["version"])
 
-    runs = mlflow.search_runs(experiment_names=["voxflow"], output_format="list")
-    (parent,) = (r for r in runs if r.data.tags.get("voxflow.pipeline") == "kfp-vocoder")
-    assert parent.info.status == "FINISHED"
-    stages = {r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") ==
-              parent.info.run_id}
+    stages = pipeline_stage_runs("kfp-vocoder")
     assert stages == {"synth@libritts", "ingest@libritts", "vocoder-features",
                       "vocoder-teacher@upw", "vocoder-teacher@sdpw", "vocoder-student@upw",
                       "vocoder-student@sdpw", "vocoder-evaluate", "vocoder-register",
