@@ -2,8 +2,9 @@
 
 `build(gpus)`: synth@asvspoof -> ingest@asvspoof -> antispoof-features per spectral front-end
 (lfcc, cqcc) and antispoof-ssl-features, whose default encoder is the anonymization DAG's
-(anon-corpus -> anon-ssl, run here with params.yaml's `anonymization` section) -> the LFCC-GMM and CQCC-GMM baselines and, per front-end, a `dsl.ParallelFor`
-over params.yaml's antispoof.systems of that front-end (Siamese and original networks) ->
+(anon-corpus -> anon-ssl, run here with params.yaml's `anonymization` section) -> the LFCC-GMM
+and CQCC-GMM baselines and, per front-end, a `dsl.ParallelFor` over params.yaml's
+antispoof.systems of that front-end (Siamese and original networks) ->
 antispoof-evaluate (which also reads the corpus's ASV scores) -> antispoof-register ->
 antispoof-promote, the last only when the registry gate passed (`dsl.If`). Task display names
 are the dvc.yaml stage names with `-` for the `@` of a foreach stage (`antispoof-features-lfcc`);

@@ -1,6 +1,6 @@
-"""`voxflow stage antispoof-{features,ssl-features,gmm,train,evaluate,register}`, each with params.yaml's
-`antispoof` section. The evaluation and the registry take the folder holding every system's
-folder (`models/antispoof`) and read which systems there are from params.yaml."""
+"""`voxflow stage antispoof-{features,ssl-features,gmm,train,evaluate,register}`, each with
+params.yaml's `antispoof` section. The evaluation and the registry take the folder holding every
+system's folder (`models/antispoof`) and read which systems there are from params.yaml."""
 from __future__ import annotations
 
 import argparse

@@ -1,9 +1,9 @@
 """The spoofing-detection stages of dvc.yaml (`antispoof-features@<frontend>`,
-`antispoof-ssl-features`, `antispoof-gmm@<frontend>`, `antispoof-train@<system>`, `antispoof-evaluate`,
-`antispoof-register`; `antispoof-promote` is the shared `voxflow.stages.promote`). Each takes
-params.yaml's `antispoof` section, parses it once (`voxflow.antispoof.params`), logs what it
-uses to its MLflow run and calls the library (`voxflow.antispoof.{features,systems,report,
-pyfunc}`)."""
+`antispoof-ssl-features`, `antispoof-gmm@<frontend>`, `antispoof-train@<system>`,
+`antispoof-evaluate`, `antispoof-register`; `antispoof-promote` is the shared
+`voxflow.stages.promote`). Each takes params.yaml's `antispoof` section, parses it once
+(`voxflow.antispoof.params`), logs what it uses to its MLflow run and calls the library
+(`voxflow.antispoof.{features,systems,report,pyfunc}`)."""
 from __future__ import annotations
 
 import time
