@@ -49,10 +49,14 @@ def test_only_the_training_tasks_request_gpus(tmp_path):
                             "ignore:.*no effect in the current local runner")
 def test_a_local_run_of_the_anonymization_pipeline(tmp_path, tracking, monkeypatch):
     """kfp.local runs the whole anonymization DAG on the smallest corpora with a few steps of
-    every training: each system of params.yaml anonymized and evaluated in the ParallelFor,
-    the report, the SSL encoder and the anonymizers registered @candidate."""
+    every training: the origin row and kNN-VC anonymized and evaluated in the ParallelFor (two
+    systems of params.yaml, as the DAG test's FEW_SYSTEMS: each is minutes of anonymization and
+    attacker training), the report, the SSL encoder and kNN-VC registered @candidate."""
     monkeypatch.chdir(tmp_path)         # nothing a task writes lands in the repository
+    systems = ["origin", "knnvc"]
+    monkeypatch.setattr(kfp_runner.pipelines_module("anonymization"), "SYSTEMS", systems)
     options = copy.deepcopy(PARAMS["anonymization"])
+    options["systems"] = {name: options["systems"][name] for name in systems}
     for part in ("ssl_training", "vocoder_training", "asv_training", "emotion_training",
                  "asr_training"):
         options[part] = {"steps": 4, "checkpoint_every": 4, "log_every": 2}
