@@ -180,23 +180,25 @@ def _listen_serve(args: argparse.Namespace) -> None:
     serve(args.package, host=args.host, port=args.port, db=args.db)
 
 
-def _listen_export(args: argparse.Namespace) -> None:
-    from voxflow.listen.export import write_results
+def _listen_ratings(args: argparse.Namespace):
+    """(the package, its existing ratings store) of `voxflow listen export|analyze`."""
     from voxflow.listen.package import read_package
     from voxflow.listen.store import open_store
 
     package = read_package(args.package)
-    write_results(package, open_store(package, args.db, create=False)[0], args.out)
+    return package, open_store(package, args.db, create=False)[0]
+
+
+def _listen_export(args: argparse.Namespace) -> None:
+    from voxflow.listen.export import write_results
+
+    write_results(*_listen_ratings(args), args.out)
 
 
 def _listen_analyze(args: argparse.Namespace) -> None:
     from voxflow.listen.analyze import analyze
-    from voxflow.listen.package import read_package
-    from voxflow.listen.store import open_store
 
-    package = read_package(args.package)
-    analyze(package, open_store(package, args.db, create=False)[0], args.model, args.system,
-            args.out, key=args.key)
+    analyze(*_listen_ratings(args), args.model, args.system, args.out, key=args.key)
 
 
 def _add_listen_parser(sub) -> None:

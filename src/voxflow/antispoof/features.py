@@ -38,10 +38,7 @@ def ssl_config(options: dict):
     cache holds the bundle's weights) and `seed`."""
     from voxflow.antispoof.frontends import SSLConfig, _tiny_ssl_params
 
-    preset = options.get("preset", "tiny")
-    if preset not in ("tiny", "paper"):
-        raise ValueError(f"SSL preset {preset!r} has no torchaudio bundle: expected tiny or "
-                         f"paper")
+    preset = options.get("preset", "tiny")     # checked by `_ssl_frontend`, its one caller
     bundle = options.get("bundle") or ("WAV2VEC2_BASE" if preset == "tiny" else "WAV2VEC2_LARGE")
     return SSLConfig(bundle=bundle, layer=options.get("layer"),
                      checkpoint=options.get("checkpoint"), seed=options.get("seed", 0),
