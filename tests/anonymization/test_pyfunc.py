@@ -78,7 +78,7 @@ def test_the_output_is_whole_frames_of_16k_audio(models):
 
 def test_the_registered_anonymizer_anonymizes_as_the_in_process_one(models, tracking):
     with mlflow.start_run(experiment_id=experiment_id()):
-        uri = log_anonymizer("knnvc-len", CONFIG, models["ssl"], models["vocoder"], seed=0)
+        uri = log_anonymizer("knnvc-len", 0, CONFIG, models["ssl"], models["vocoder"])
     loaded = mlflow.pyfunc.load_model(uri)
     source = speech_like(7)
     expected = in_process(models).anonymize(source, RATE, np.random.default_rng(5))

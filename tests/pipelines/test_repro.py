@@ -40,7 +40,7 @@ FEW_STEPS = {
                       for part in ("ssl_training", "vocoder_training", "asv_training",
                                    "emotion_training", "asr_training")}
                      | {"evaluation": {"resamples": 20, "probe_utterances": 4},
-                        "corpus": {"size": "vpc-tiny", "seed": 0}},
+                        "corpus": {"size": "vpc-tiny", "seed": 0}, "admixture": {"p": [0.5]}},
 }
 # a foreach stage's loop over a few of its systems, one of each kind, instead of all of them
 # (each stage is a process start of ~10 s)

@@ -3,13 +3,16 @@
 `Origin` is table 1's row 0 (no anonymization: the evaluation's reference); `KnnVCAnonymizer`
 is kNN-VC and its variants (IDs 1-3): SSL features of the source, converted by
 `voxflow.anonymization.knnvc.KnnVC` towards random target speakers, vocoded (the matched
-frames' features or log-mels, params.yaml's `anonymization.vocoder`). `anonymize_table` runs
-one over the utterances of a manifest, each with a random state seeded by (seed, utterance
-id): the same utterance is anonymized the same way wherever it runs.
+frames' features or log-mels, params.yaml's `anonymization.vocoder`); the cascade (ID 4) is
+`voxflow.anonymization.cascade.CascadeAnonymizer`; `Admixture` draws one of two per utterance
+(paper 003 section 2.4). `anonymize_table` runs one over the utterances of a manifest, each
+with a random state seeded by (seed, utterance id): the same utterance is anonymized the same
+way wherever it runs.
 """
 from __future__ import annotations
 
 import logging
+import os
 import zlib
 from collections.abc import Callable
 from functools import partial
@@ -86,6 +89,66 @@ def load_knnvc_anonymizer(ssl_file: Path, vocoder_dir: Path, config) -> KnnVCAno
 def utterance_rng(seed: int, utt_id: str) -> np.random.Generator:
     """The random state of one utterance's anonymization: (seed, crc32 of its id)."""
     return np.random.default_rng([seed, zlib.crc32(utt_id.encode())])
+
+
+def admixture_draw(rng: np.random.Generator) -> float:
+    """The uniform draw in [0, 1) that picks an admixture's system, from a child stream of `rng`
+    (`Generator.spawn`), which leaves `rng` itself untouched: the system drawn then anonymizes
+    exactly as it does alone, and one draw per utterance serves every p (the utterances given
+    to the first system at p = 0.2 are among those at p = 0.4)."""
+    return float(rng.spawn(1)[0].random())
+
+
+class Admixture:
+    """Random admixture (paper 003 section 2.4): per utterance `first` with probability `p`,
+    `second` otherwise (`admixture_draw`)."""
+
+    def __init__(self, first: Anonymizer, second: Anonymizer, p: float):
+        if not 0 <= p <= 1:
+            raise ValueError(f"the admixture's p must be in [0, 1], got {p}")
+        self.first, self.second, self.p = first, second, p
+
+    def anonymize(self, waveform: np.ndarray, rate: int, rng: np.random.Generator,
+                  speaker: str | None = None) -> np.ndarray:
+        chosen = self.first if admixture_draw(rng) < self.p else self.second
+        return chosen.anonymize(waveform, rate, rng, speaker)
+
+
+def admix_folders(first_dir: Path, second_dir: Path, out_dir: Path, p: float,
+                  seed: int) -> pd.DataFrame:
+    """What `Admixture(first, second, p)` writes through `anonymize_table`, from the folders
+    `anonymize_table` wrote for first and second alone (same seed) without anonymizing again:
+    each utterance's row (or reject) of the system `admixture_draw` picks, in utterance id
+    order, `from_first` saying which. The table's audio_path points into those folders
+    (relative to out_dir: no audio is copied); written to out_dir/anonymized.csv and
+    rejects.csv like anonymize_table's, and returned."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables, rejected = [], []
+    for folder in (first_dir, second_dir):
+        table = pd.read_csv(Path(folder) / TABLE, dtype={"speaker": str})
+        table["audio_path"] = [os.path.relpath(Path(folder) / path, out_dir)
+                               for path in table["audio_path"]]
+        tables.append(table.set_index("utt_id", drop=False))
+        rejected.append(pd.read_csv(Path(folder) / REJECTS).set_index("utt_id", drop=False))
+    utterances = sorted(set().union(*(t.index for t in tables + rejected)))
+    rows, rejects = [], []
+    for utt_id in utterances:
+        chosen = 0 if admixture_draw(utterance_rng(seed, utt_id)) < p else 1
+        if utt_id in tables[chosen].index:
+            rows.append({**tables[chosen].loc[utt_id].to_dict(), "from_first": chosen == 0})
+        elif utt_id in rejected[chosen].index:
+            rejects.append(rejected[chosen].loc[utt_id])
+        else:
+            raise ValueError(f"{utt_id}: anonymized by {(second_dir, first_dir)[chosen == 0]} "
+                             f"only partly: in neither its {TABLE} nor its {REJECTS}")
+    result = pd.DataFrame(rows, columns=[*tables[0].columns, "from_first"])
+    result.to_csv(out_dir / TABLE, index=False)
+    pd.DataFrame(rejects, columns=["utt_id", "path", "reason"]).to_csv(out_dir / REJECTS,
+                                                                       index=False)
+    log.info("admixture p=%s of %s and %s: %d utterances in %s", p, first_dir, second_dir,
+             len(result), out_dir)
+    return result
 
 
 def anonymize_table(anonymizer: Anonymizer, table: pd.DataFrame, root: Path, out_dir: Path,

@@ -61,7 +61,8 @@ def add_stages(stage) -> list[argparse.ArgumentParser]:
             if argument.startswith("--"):
                 p.add_argument(argument, type=Path, required=True, help=what)
             else:
-                p.add_argument(argument, type=Path if argument != "system" else str, help=what)
+                p.add_argument(argument, type=str if argument in ("system", "p") else Path,
+                               help=what)
         p.set_defaults(func=_stage(function))
         return p
 
@@ -72,6 +73,14 @@ def add_stages(stage) -> list[argparse.ArgumentParser]:
     system = ("system", "a key of anonymization.systems")
     metrics = ("--metrics-path", "DVC metrics JSON")
     out = ("--out-dir", "the output folder")
+    asv = ("asv_dir", "anon-asv's folder")
+    emotion = ("emotion_dir", "anon-emotion's folder")
+    asr = ("asr_dir", "anon-asr's folder")
+    anonymized = ("--anonymized-dir", "receives the anonymized speech")
+    voice = (("voice_acoustic", "the MLMS acoustic model that speaks (model.pt)"),
+             ("voice_duration", "the MLMS duration model (model.pt)"),
+             ("linguistic_dir", "the MLMS linguistic folder (lexicon, phone spec)"),
+             ("world_json", "the MLMS WORLD config (world.json)"))
     return [
         parser("anon-corpus", "corpus", "the synthetic LibriTTS of the anonymization DAG",
                out, ("--manifest", "the manifest written"), metrics),
@@ -87,12 +96,21 @@ def add_stages(stage) -> list[argparse.ArgumentParser]:
         parser("anon-asr", "asr", "the speech recognizer", manifest, out),
         parser("anon-system", "system", "anonymize LibriTTS and IEMOCAP with a system and "
                "evaluate it: EER (two attackers), UAR and WER", system, manifest, iemocap,
-               ssl_dir, vocoder_dir, ("asv_dir", "anon-asv's folder"),
-               ("emotion_dir", "anon-emotion's folder"), ("asr_dir", "anon-asr's folder"),
-               ("--anonymized-dir", "receives the anonymized speech"), out, metrics),
+               ssl_dir, vocoder_dir, asv, emotion, asr, anonymized, out, metrics),
+        parser("anon-cascade", "cascade", "the cascaded ASR-TTS row (table 1, ID 4): "
+               "anonymize and evaluate", manifest, iemocap,
+               *voice, asv, emotion, asr,
+               anonymized, out, metrics),
+        parser("anon-admixture", "admixture", "a random admixture row: the two systems' "
+               "anonymized utterances drawn per utterance, evaluated with the informed attacker",
+               ("p", "the share of the first system, e.g. 0.2"), manifest, iemocap,
+               ("first_anonymized", "the anonymized folder of admixture.first (the cascade)"),
+               ("second_anonymized", "the anonymized folder of admixture.second (kNN-VC)"),
+               ("second_evaluation", "the evaluation folder of admixture.second (its "
+                "attacker is the informed one)"), asv, emotion, asr, anonymized, out, metrics),
         parser("anon-report", "report", "table 1 and the privacy/utility figure",
                ("evaluations_dir", "the folder of anon-system's evaluation folders"), out, metrics),
         parser("anon-register", "register", "register the SSL encoder and the anonymizers",
-               ssl_dir, vocoder_dir, ("report_metrics", "anon-report's metrics"),
+               ssl_dir, vocoder_dir, asr, *voice, ("report_metrics", "anon-report's metrics"),
                ("--out-path", "the registered versions (JSON)")),
     ]

@@ -14,6 +14,12 @@ from voxflow.anonymization.knnvc import KnnVCConfig
 from voxflow.stage_io import parse, with_preset
 
 KINDS = ("origin", "knnvc")
+CASCADE = "cascade"             # the cascade's row of table 1
+
+
+def admixture_row(p: float) -> str:
+    """The name of the admixture row at `p`, as its anon-admixture@<p> stage writes it."""
+    return f"admixture-{p:g}"
 # a training section of params.yaml -> the module holding its model and recipe presets
 MODULES = {"ssl_training": ssl, "vocoder_training": vocoder, "asv_training": asv,
            "emotion_training": emotion, "asr_training": asr}
@@ -49,6 +55,29 @@ class SystemParams:
 
 
 @dataclass(frozen=True)
+class CascadeParams:
+    """The cascaded ASR-TTS row (table 1, ID 4; `voxflow.anonymization.cascade`)."""
+    voice: str                  # the MLMS model that speaks (models/mlms/<voice>/model.pt)
+    postfilter: bool            # the cepstral post-filter on its generated mel-cepstra
+
+
+@dataclass(frozen=True)
+class AdmixtureParams:
+    """Random admixture rows (paper 003 section 2.4): per utterance `first` with probability p,
+    `second` otherwise, one row `admixture-<p>` per p."""
+    first: str                  # the cascade's row name, `cascade`
+    second: str                 # a key of systems (kNN-VC): its semi-informed attacker is
+    #                             also the informed attacker of every admixture
+    p: tuple[float, ...]
+
+    def __post_init__(self):
+        bad = [p for p in self.p if not 0 < p < 1]
+        if bad:
+            raise ValueError(f"params.yaml anonymization.admixture.p: {bad} not in (0, 1) "
+                             "(0 and 1 are the two systems' own rows)")
+
+
+@dataclass(frozen=True)
 class EvaluationParams:
     enrollment_per_speaker: int     # LibriTTS dev/test utterances per speaker enrolled
     dev_sessions: tuple[str, ...]   # IEMOCAP sessions of the dev set; the others are test
@@ -78,10 +107,16 @@ class AnonymizationParams:
     emotion_training: emotion.EmotionTraining
     asr_training: asr.ASRTraining
     systems: dict[str, SystemParams]
+    cascade: CascadeParams
+    admixture: AdmixtureParams
     evaluation: EvaluationParams
     registry: RegistryNames
 
     def __post_init__(self):
+        if self.admixture.second not in self.systems or self.admixture.first != CASCADE:
+            raise ValueError(f"params.yaml anonymization.admixture: first must be {CASCADE!r} "
+                             f"and second a key of systems ({', '.join(self.systems)}), got "
+                             f"{self.admixture.first!r} and {self.admixture.second!r}")
         if self.vocoder not in vocoder.VOCODERS:
             raise ValueError(f"params.yaml anonymization.vocoder: {self.vocoder!r} is not one "
                              f"of {', '.join(vocoder.VOCODERS)}")
@@ -107,6 +142,11 @@ class AnonymizationParams:
         the log-mels' 80)."""
         return vocoder.VocoderConfig.from_dict({**asdict(vocoder.MODELS[self.preset]),
                                                 "feature_dim": feature_dim})
+
+    @property
+    def rows(self) -> list[str]:
+        """Every row of table 1 in its order: the systems, the cascade, the admixtures."""
+        return [*self.systems, CASCADE, *(admixture_row(p) for p in self.admixture.p)]
 
     def system(self, name: str) -> SystemParams:
         if name not in self.systems:

@@ -1,34 +1,42 @@
-"""The SSL encoder and the kNN-VC anonymizers as MLflow pyfunc models.
+"""The SSL encoder and the anonymizers (kNN-VC, the cascade, the admixture) as MLflow pyfunc
+models.
 
     ssl = mlflow.pyfunc.load_model("models:/voxflow-ssl@candidate")
     features = ssl.predict(wave)              # (samples,) float32 16 kHz -> (frames, dim)
     anonymizer = mlflow.pyfunc.load_model("models:/voxflow-anonymizer-knnvc@candidate")
     anonymized = anonymizer.predict(wave, params={"seed": 7})   # (samples',) float32 16 kHz
+    mixed = mlflow.pyfunc.load_model("models:/voxflow-anonymizer-admixture@candidate")
+    anonymized = mixed.predict(wave, params={"seed": 7, "p": 0.325})
 
 The encoder gives the layer the anonymization DAG chose (its metadata's `layer`; `params=
-{"layer": n}` another). An anonymizer draws its target speaker, speed and noise from `seed`:
-the same seed, the same output. Both take 16 kHz mono audio. The model folders carry the voxflow
+{"layer": n}` another). An anonymizer draws everything (target speaker, speed, noise; the
+cascade's voice; the admixture's system) from `seed`: the same seed, the same output. The
+admixture's `p` defaults to the one it was registered with. All take 16 kHz mono audio. The model folders carry the voxflow
 package, so loading needs the pinned requirements only.
 """
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
 import numpy as np
 
-from voxflow.anonymization.anonymizers import MATCHING_SETS, load_knnvc_anonymizer
+from voxflow.anonymization.anonymizers import MATCHING_SETS, Admixture, load_knnvc_anonymizer
+from voxflow.anonymization.asr import MODEL_FILE as ASR_FILE
 from voxflow.anonymization.audio import RATE
+from voxflow.anonymization.cascade import load_cascade
 from voxflow.anonymization.knnvc import KnnVCConfig
 from voxflow.anonymization.ssl import SSL_FILE, features, load_encoder
 from voxflow.anonymization.vocoder import VOCODER_FILE
+from voxflow.mlms.data import LEXICON, SPEC
 from voxflow.pyfunc import log_pyfunc
 from voxflow.stage_io import parse
 
-PACKAGES = ("numpy", "torch", "torchaudio", "mlflow", "pandas", "scipy", "soundfile")
+PACKAGES = ("numpy", "torch", "torchaudio", "mlflow", "pandas", "scipy", "soundfile",
+            "rapidfuzz", "pysptk", "pyworld")
 # a second of a 200 Hz tone: the example of the signatures
 EXAMPLE = (0.1 * np.sin(2 * np.pi * 200 * np.arange(RATE) / RATE)).astype(np.float32)
 
@@ -55,18 +63,46 @@ class SSLPyfunc(mlflow.pyfunc.PythonModel):
 
 
 class AnonymizerPyfunc(mlflow.pyfunc.PythonModel):
-    """predict: (samples,) 16 kHz -> (samples',) 16 kHz anonymized, drawn from params' seed."""
+    """predict: (samples,) 16 kHz -> (samples',) 16 kHz anonymized, drawn from params' seed (an
+    admixture's share of the cascade from params' p)."""
 
     def load_context(self, context):
         config = json.loads(Path(context.artifacts["config"]).read_text())
-        self.anonymizer = load_knnvc_anonymizer(
-            Path(context.artifacts["ssl"]), Path(context.artifacts["vocoder"]),
-            parse(KnnVCConfig, config["knnvc"], "knnvc config"))
+        parts = {}
+        if "knnvc" in config:
+            parts["knnvc"] = load_knnvc_anonymizer(
+                Path(context.artifacts["ssl"]), Path(context.artifacts["vocoder"]),
+                parse(KnnVCConfig, config["knnvc"], "knnvc config"))
+        if "cascade" in config:
+            voice = Path(context.artifacts["voice"])
+            parts["cascade"] = load_cascade(
+                Path(context.artifacts["asr"]), *(voice / name for name in VOICE_FILES),
+                config["cascade"]["postfilter"])
+        self.parts, self.p = parts, config.get("p")
 
     def predict(self, context, model_input, params: dict | None = None) -> np.ndarray:
-        seed = int((params or {}).get("seed", 0))
-        return self.anonymizer.anonymize(_wave(model_input), RATE, np.random.default_rng(seed))
+        params = params or {}
+        model = (Admixture(self.parts["cascade"], self.parts["knnvc"],
+                           float(params.get("p", self.p))) if self.p is not None
+                 else next(iter(self.parts.values())))
+        return model.anonymize(_wave(model_input), RATE,
+                               np.random.default_rng(int(params.get("seed", 0))))
 
+
+# the cascade's voice in the model folder: load_cascade's files after the recognizer
+VOICE_FILES = ("acoustic.pt", "duration.pt", "linguistic", "world.json")
+
+
+@dataclass(frozen=True)
+class CascadeFiles:
+    """What the cascade is made of: the recognizer's folder (anon-asr), the MLMS voice's files
+    (as `voxflow.anonymization.cascade.load_cascade` takes them) and its post-filter."""
+    asr_dir: Path
+    acoustic: Path
+    duration: Path
+    linguistic_dir: Path
+    world_json: Path
+    postfilter: bool
 
 def log_ssl(ssl_dir: Path, layer: int) -> str:
     """Log the encoder of `ssl_dir` as the pyfunc `ssl` in the active run; its model URI."""
@@ -79,21 +115,43 @@ def log_ssl(ssl_dir: Path, layer: int) -> str:
                       {"sample_rate": RATE, "layer": layer}, params={"layer": -1})
 
 
-def log_anonymizer(system: str, knnvc: KnnVCConfig, ssl_dir: Path, vocoder_dir: Path,
-                   seed: int) -> str:
-    """Log kNN-VC `system` (the encoder, the matching sets, the HiFi-GAN if it has one, its
-    config) as the pyfunc `anonymizer-<system>` in the active run; its model URI."""
+def log_anonymizer(system: str, seed: int, knnvc: KnnVCConfig | None = None,
+                   ssl_dir: Path | None = None, vocoder_dir: Path | None = None,
+                   cascade: CascadeFiles | None = None, p: float | None = None) -> str:
+    """Log the anonymizer `system` as the pyfunc `anonymizer-<system>` in the active run; its
+    model URI. A kNN-VC system takes `knnvc` with the encoder and the matching sets (and the
+    HiFi-GAN if it has one) of `ssl_dir` and `vocoder_dir`; the cascade takes `cascade`; the
+    admixture takes both and its `p`."""
     def write(folder: Path) -> dict[str, str]:
-        config = {key: (list(value) if isinstance(value, tuple) else value)
-                  for key, value in asdict(knnvc).items()}
-        (folder / "config.json").write_text(json.dumps({"system": system, "knnvc": config}))
-        vocoder = folder / "vocoder"
-        vocoder.mkdir()
-        for name in (MATCHING_SETS, VOCODER_FILE):      # no weights for Griffin-Lim
-            if (Path(vocoder_dir) / name).is_file():
-                shutil.copy(Path(vocoder_dir) / name, vocoder / name)
-        return {"ssl": str(shutil.copy(Path(ssl_dir) / SSL_FILE, folder / SSL_FILE)),
-                "vocoder": str(vocoder), "config": str(folder / "config.json")}
+        config, artifacts = {"system": system}, {}
+        if knnvc is not None:
+            config["knnvc"] = {key: (list(value) if isinstance(value, tuple) else value)
+                               for key, value in asdict(knnvc).items()}
+            vocoder = folder / "vocoder"
+            vocoder.mkdir()
+            for name in (MATCHING_SETS, VOCODER_FILE):      # no weights for Griffin-Lim
+                if (Path(vocoder_dir) / name).is_file():
+                    shutil.copy(Path(vocoder_dir) / name, vocoder / name)
+            artifacts |= {"ssl": str(shutil.copy(Path(ssl_dir) / SSL_FILE, folder / SSL_FILE)),
+                          "vocoder": str(vocoder)}
+        if cascade is not None:
+            config["cascade"] = {"postfilter": cascade.postfilter}
+            voice = folder / "voice"
+            voice.mkdir()
+            for source, name in zip((cascade.acoustic, cascade.duration, cascade.world_json),
+                                    (VOICE_FILES[0], VOICE_FILES[1], VOICE_FILES[3])):
+                shutil.copy(source, voice / name)
+            (voice / VOICE_FILES[2]).mkdir()
+            for name in (SPEC, LEXICON):
+                shutil.copy(Path(cascade.linguistic_dir) / name, voice / VOICE_FILES[2] / name)
+            artifacts |= {"asr": str(shutil.copy(Path(cascade.asr_dir) / ASR_FILE,
+                                                 folder / ASR_FILE)),
+                          "voice": str(voice)}
+        if p is not None:
+            config["p"] = p
+        (folder / "config.json").write_text(json.dumps(config))
+        return {**artifacts, "config": str(folder / "config.json")}
 
+    params = {"seed": seed} if p is None else {"seed": seed, "p": p}
     return log_pyfunc(AnonymizerPyfunc, f"anonymizer-{system}", write, EXAMPLE, PACKAGES,
-                      {"sample_rate": RATE, "system": system}, params={"seed": seed})
+                      {"sample_rate": RATE, "system": system}, params=params)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 PRIVACY_SETS = ("dev-f", "dev-m", "test-f", "test-m", "avg")
@@ -16,12 +17,14 @@ UTILITY_SETS = ("dev", "test", "avg")
 # (metric, sets, header, better): the headline attacker is the semi-informed one, as in the VPC
 COLUMNS = (("eer-semi-informed", PRIVACY_SETS, "Privacy: EER (%), semi-informed attacker", "↑"),
            ("eer-ignorant", PRIVACY_SETS, "EER (%), ignorant attacker", "↑"),
+           ("eer-informed", PRIVACY_SETS, "EER (%), informed attacker (knows the admixture: "
+            "the ASV trained on its kNN-VC system alone)", "↑"),
            ("uar", UTILITY_SETS, "Utility: UAR (%)", "↑"),
            ("wer", UTILITY_SETS, "Utility: WER (%)", "↓"),
            ("cer", UTILITY_SETS, "CER (%), beside the VPC's WER (not in table 1)", "↓"))
 
 # paper 003, table 1 (libri-{dev,test}-{f,m}, IEMOCAP-{dev,test}, libri-{dev,test}): the rows
-# of the systems part 1 builds, keyed by our system names
+# of the systems voxflow builds, keyed by our row names
 PAPER = {
     "origin": {"eer-semi-informed": (10.511, 0.931, 8.761, 0.418, 5.16),
                "uar": (69.0796, 71.0618, 70.07), "wer": (1.807, 1.844, 1.83)},
@@ -31,6 +34,14 @@ PAPER = {
                   "uar": (56.9488, 55.638, 56.29), "wer": (3.28, 3.387, 3.33)},
     "knnvc-len-noise": {"eer-semi-informed": (24.681, 18.624, 19.891, 19.115, 20.58),
                         "uar": (44.1260, 42.3846, 43.26), "wer": (11.993, 10.008, 11.00)},
+    "cascade": {"eer-semi-informed": (47.584, 49.233, 47.445, 48.750, 48.25),     # whisper-VITS
+                "uar": (30.1074, 30.5932, 30.35), "wer": (3.743, 3.755, 3.75)},
+    "admixture-0.2": {"eer-semi-informed": (26.003, 16.155, 20.776, 24.722, 21.91),
+                      "uar": (51.2840, 52.1324, 51.71), "wer": (3.300, 3.290, 3.31)},
+    "admixture-0.325": {"eer-semi-informed": (34.518, 32.918, 34.532, 33.676, 33.91),
+                        "uar": (49.3398, 48.7304, 49.04), "wer": (3.514, 3.336, 3.43)},
+    "admixture-0.4": {"eer-semi-informed": (41.192, 40.660, 42.182, 39.225, 40.81),
+                      "uar": (47.0784, 47.1046, 47.09), "wer": (3.454, 3.199, 3.33)},
 }
 
 
@@ -103,20 +114,82 @@ def scatter_figure(table: pd.DataFrame, privacy: str = "eer-semi-informed",
     return figure
 
 
-def write_report(evaluations: dict[str, dict], out_dir: Path, notes: str = "") -> pd.DataFrame:
+def admixture_table(table: pd.DataFrame, sweep: dict[float, str], first: str, second: str,
+                    metrics: tuple[str, ...] = ("eer-semi-informed", "uar")) -> pd.DataFrame:
+    """Figure 4's test: per admixture row (`sweep`: p -> row name, the pure systems at p = 1
+    `first` and p = 0 `second` added) and metric, the average with its interval and the
+    straight line between the two pure systems at that p (`line`); `side` says where the line
+    lies: "above"/"below" the interval or "inside" it."""
+    averages = table[table["set"] == "avg"].set_index(["system", "metric"])
+    rows = []
+    for metric in metrics:
+        ends = {p: averages.loc[(name, metric), "value"] for p, name in ((0.0, second),
+                                                                         (1.0, first))}
+        for p, name in sorted({0.0: second, **sweep, 1.0: first}.items()):
+            found = averages.loc[(name, metric)]
+            line = (1 - p) * ends[0.0] + p * ends[1.0]
+            side = ("inside" if found["ci_low"] <= line <= found["ci_high"] else
+                    "above" if line > found["ci_high"] else "below")
+            rows.append({"metric": metric, "p": p, "system": name, "value": found["value"],
+                         "ci_low": found["ci_low"], "ci_high": found["ci_high"], "line": line,
+                         "line_is": side})
+    return pd.DataFrame(rows)
+
+
+def admixture_figure(sweep_table: pd.DataFrame):
+    """Figure 4 against p: each metric's averages with their intervals, and the straight line
+    between the two pure systems (p = 0: kNN-VC, p = 1: the cascade)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = list(dict.fromkeys(sweep_table["metric"]))
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.8))
+    for axis, metric in zip(np.atleast_1d(axes), metrics):
+        rows = sweep_table[sweep_table["metric"] == metric]
+        axis.errorbar(rows["p"], rows["value"], yerr=[rows["value"] - rows["ci_low"],
+                                                      rows["ci_high"] - rows["value"]],
+                      fmt="o", capsize=3, label="measured (95 % interval)")
+        axis.plot(rows["p"], rows["line"], "--", label="line between the pure systems")
+        axis.set_xlabel("p (share of the cascade)")
+        axis.set_ylabel(f"{metric} avg (%)")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def write_report(evaluations: dict[str, dict], out_dir: Path, notes: str = "",
+                 admixture: tuple[dict[float, str], str, str] | None = None) -> pd.DataFrame:
     """report.md (table 1's shape and `notes`), results.csv and privacy_utility.png into
-    `out_dir`; returns the results table."""
+    `out_dir`; with `admixture` (p -> row, first, second: `admixture_table`'s arguments)
+    figure 4 too (admixture.csv, admixture.png); returns the results table."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = results_table(evaluations)
     table.to_csv(out_dir / "results.csv", index=False)
     figure = scatter_figure(table)
     figure.savefig(out_dir / "privacy_utility.png", dpi=120)
+    sweep = []
+    if admixture is not None:
+        sweep_table = admixture_table(table, *admixture)
+        sweep_table.to_csv(out_dir / "admixture.csv", index=False)
+        admixture_figure(sweep_table).savefig(out_dir / "admixture.png", dpi=120)
+        sweep = ["## Figure 4: random admixture against p", "",
+                 "Averages [95 % interval] and the straight line between the two pure "
+                 "systems at that p (where the line lies against the interval; the line's "
+                 "own uncertainty, that of its two ends, is not in it).", "",
+                 "| metric | p | system | ours | line | line is |", "|---|---|---|---|---|---|"]
+        sweep += [f"| {r.metric} | {r.p:g} | {r.system} | {r.value:.1f} [{r.ci_low:.1f}, "
+                  f"{r.ci_high:.1f}] | {r.line:.1f} | {r.line_is} |"
+                  for r in sweep_table.itertuples()]
+        sweep += ["", "![figure 4](admixture.png)", ""]
     text = ["# Voice anonymization: table 1 of paper 003 on voxflow's embedded default", "",
             "Each cell: ours [95 % interval] (the paper's value). EER by bootstrap over "
             "enrolled speakers, UAR and WER over utterances; see README "
             "\"Voice anonymization\" for the protocol.", "", markdown_tables(table),
-            "![privacy against utility](privacy_utility.png)", ""]
+            "![privacy against utility](privacy_utility.png)", "", *sweep]
     if notes:
         text += [notes, ""]
     (out_dir / "report.md").write_text("\n".join(text), encoding="utf-8")

@@ -17,6 +17,8 @@ library:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from voxflow.anonymization.anonymizers import MATCHING_SETS
@@ -242,11 +244,11 @@ def anonymizer(params: AnonymizationParams, system: str, ssl_dir: Path, vocoder_
     return load_knnvc_anonymizer(Path(ssl_dir) / SSL_FILE, Path(vocoder_dir), settings.knnvc)
 
 
-def _anonymize(params: AnonymizationParams, system: str, manifest: Path,
-               iemocap_manifest: Path, ssl_dir: Path, vocoder_dir: Path, out_dir: Path) -> dict:
-    """Every LibriTTS and IEMOCAP utterance anonymized by `system` into out_dir/{libritts,
-    iemocap} (`voxflow.anonymization.anonymizers.anonymize_table`); counts and real-time
-    factors."""
+def _anonymize(params: AnonymizationParams, model, name: str, manifest: Path,
+               iemocap_manifest: Path, out_dir: Path) -> dict:
+    """Every LibriTTS and IEMOCAP utterance anonymized by `model` (row `name`) into
+    out_dir/{libritts, iemocap} (`voxflow.anonymization.anonymizers.anonymize_table`); counts
+    and real-time factors."""
     import time
 
     import pandas as pd
@@ -254,13 +256,12 @@ def _anonymize(params: AnonymizationParams, system: str, manifest: Path,
     from voxflow.anonymization.anonymizers import REJECTS, anonymize_table
     from voxflow.ingest.manifest import read_manifest
 
-    model = anonymizer(params, system, Path(ssl_dir), Path(vocoder_dir))
     metrics = {}
     for corpus, path in (("libritts", manifest), ("iemocap", iemocap_manifest)):
         table, root = read_manifest(Path(path))
         start = time.perf_counter()
         written = anonymize_table(model, table.to_pandas(), root, Path(out_dir) / corpus,
-                                  params.seed, f"{system}: {corpus}")
+                                  params.seed, f"{name}: {corpus}")
         seconds = time.perf_counter() - start
         metrics |= {f"{corpus}/utterances": len(written),
                     f"{corpus}/rejected": len(pd.read_csv(Path(out_dir) / corpus / REJECTS)),
@@ -271,36 +272,118 @@ def _anonymize(params: AnonymizationParams, system: str, manifest: Path,
 def system(system: str, manifest: Path, iemocap_manifest: Path, ssl_dir: Path,
            vocoder_dir: Path, asv_dir: Path, emotion_dir: Path, asr_dir: Path,
            anonymized_dir: Path, out_dir: Path, metrics_path: Path, section: dict) -> dict:
-    """One row of table 1: LibriTTS and IEMOCAP anonymized by `system` into `anonymized_dir`
-    (16 kHz wavs, anonymized.csv, rejects.csv per corpus), then its VPC 2024 evaluation
-    (`voxflow.anonymization.evaluation`) into `out_dir`: the semi-informed attacker's ASV
-    trained on the anonymized training speakers (out_dir/attacker; for `origin` the ignorant
-    one, the same data and seed), EERs of both attackers, UAR and WER; the metrics to
-    `metrics_path` and, with the system's name, to out_dir/evaluation.json; scored trials,
-    predictions and transcripts as CSV beside them."""
-    import mlflow
+    """One row of table 1 (origin or a kNN-VC system): LibriTTS and IEMOCAP anonymized by
+    `system` into `anonymized_dir` (16 kHz wavs, anonymized.csv, rejects.csv per corpus), then
+    its VPC 2024 evaluation (`_evaluate`) into `out_dir`; the metrics to `metrics_path`."""
+    params = _setup(section)
+    settings = params.system(system)
+    model = anonymizer(params, system, Path(ssl_dir), Path(vocoder_dir))
+    return _row(params, f"anon-system@{system}", system, {"settings": settings},
+                [Path(p) for p in (manifest, iemocap_manifest, ssl_dir, vocoder_dir)],
+                lambda: _anonymize(params, model, system, manifest, iemocap_manifest,
+                                   anonymized_dir),
+                _Evaluation(manifest, iemocap_manifest, asv_dir, emotion_dir, asr_dir),
+                Path(anonymized_dir), Path(out_dir), Path(metrics_path),
+                train_attacker=settings.kind != "origin")
+
+
+def cascade(manifest: Path, iemocap_manifest: Path, voice_acoustic: Path, voice_duration: Path,
+            linguistic_dir: Path, world_json: Path, asv_dir: Path, emotion_dir: Path,
+            asr_dir: Path, anonymized_dir: Path, out_dir: Path, metrics_path: Path,
+            section: dict) -> dict:
+    """Table 1's ID 4, the cascaded ASR-TTS row (`voxflow.anonymization.cascade`): the
+    evaluation's recognizer (`asr_dir`) transcribes, the MLMS voice (its acoustic and duration
+    models, linguistic folder and WORLD config) speaks; anonymized and evaluated as `system`."""
+    from voxflow.anonymization.asr import MODEL_FILE
+    from voxflow.anonymization.cascade import load_cascade
+    from voxflow.anonymization.params import CASCADE
 
     params = _setup(section)
-    inputs = [Path(p) for p in (manifest, iemocap_manifest, ssl_dir, vocoder_dir, asv_dir,
-                                emotion_dir, asr_dir)]
-    with stage_run(f"anon-system@{system}", {"system": system, "seed": params.seed,
-                                             "settings": params.system(system),
-                                             "evaluation": params.evaluation}, inputs=inputs):
-        metrics = {f"anonymization/{key}": value for key, value in _anonymize(
-            params, system, manifest, iemocap_manifest, ssl_dir, vocoder_dir,
-            anonymized_dir).items()}
-        metrics |= _evaluate(params, system, Path(anonymized_dir), Path(manifest),
-                             Path(iemocap_manifest), Path(asv_dir), Path(emotion_dir),
-                             Path(asr_dir), Path(out_dir))
+    voice = [Path(p) for p in (voice_acoustic, voice_duration, linguistic_dir, world_json)]
+    model = load_cascade(Path(asr_dir) / MODEL_FILE, *voice, params.cascade.postfilter)
+    return _row(params, "anon-cascade", CASCADE, {"cascade": params.cascade},
+                [Path(manifest), Path(iemocap_manifest), Path(asr_dir), *voice],
+                lambda: _anonymize(params, model, CASCADE, manifest, iemocap_manifest,
+                                   anonymized_dir),
+                _Evaluation(manifest, iemocap_manifest, asv_dir, emotion_dir, asr_dir),
+                Path(anonymized_dir), Path(out_dir), Path(metrics_path))
+
+
+def admixture(p: str, manifest: Path, iemocap_manifest: Path, first_anonymized: Path,
+              second_anonymized: Path, second_evaluation: Path, asv_dir: Path,
+              emotion_dir: Path, asr_dir: Path, anonymized_dir: Path, out_dir: Path,
+              metrics_path: Path, section: dict) -> dict:
+    """The admixture row at `p` (paper 003 section 2.4): per utterance `admixture.first` with
+    probability p, `admixture.second` otherwise, taken from their anonymized folders
+    (`anonymizers.admix_folders`: the utterances the `Admixture` anonymizer would make),
+    evaluated as `system`, plus the informed attacker: one who knows the admixture and attacks
+    with the ASV trained on `second` alone (its semi-informed attacker, in
+    `second_evaluation`)."""
+    from voxflow.anonymization.anonymizers import admix_folders
+    from voxflow.anonymization.params import admixture_row
+
+    params = _setup(section)
+    share, mix = float(p), params.admixture
+    sources = [Path(first_anonymized), Path(second_anonymized)]
+    informed = Path(second_evaluation) / ATTACKER_DIR / ASV_FILE
+
+    def anonymize() -> dict:
+        counts = {}
+        for corpus in ("libritts", "iemocap"):
+            written = admix_folders(*(source / corpus for source in sources),
+                                    Path(anonymized_dir) / corpus, share, params.seed)
+            counts[f"{corpus}/utterances"] = len(written)
+            counts[f"{corpus}/{mix.first}_share"] = float(written["from_first"].mean())
+        return counts
+
+    return _row(params, f"anon-admixture@{p}", admixture_row(share),
+                {"p": share, "first": mix.first, "second": mix.second},
+                [Path(manifest), Path(iemocap_manifest), *sources, informed], anonymize,
+                _Evaluation(manifest, iemocap_manifest, asv_dir, emotion_dir, asr_dir),
+                Path(anonymized_dir), Path(out_dir), Path(metrics_path), informed=informed)
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    """The evaluation's inputs: the original corpora and the models trained on them."""
+    manifest: Path
+    iemocap_manifest: Path
+    asv_dir: Path
+    emotion_dir: Path
+    asr_dir: Path
+
+
+def _row(params: AnonymizationParams, stage: str, name: str, run_params: dict,
+         inputs: list[Path],
+         anonymize: Callable[[], dict], evaluation: _Evaluation, anonymized_dir: Path,
+         out_dir: Path, metrics_path: Path, train_attacker: bool = True,
+         informed: Path | None = None) -> dict:
+    """One row of table 1 under the MLflow run of `stage` (dvc.yaml's name): `anonymize()` (its
+    counts), then `_evaluate`;
+    the metrics to `metrics_path` and, with the row's name, to out_dir/evaluation.json; scored
+    trials, predictions and transcripts as CSV beside them."""
+    import mlflow
+
+    run_params = {"system": name, "seed": params.seed, **run_params,
+                  "evaluation": params.evaluation}
+    inputs += [Path(p) for p in (evaluation.asv_dir, evaluation.emotion_dir,
+                                 evaluation.asr_dir)]
+    with stage_run(stage, run_params, inputs=inputs):
+        metrics = {f"anonymization/{key}": value for key, value in anonymize().items()}
+        metrics |= _evaluate(params, name, anonymized_dir, evaluation, out_dir, train_attacker,
+                             informed)
         mlflow.log_metrics(metrics)
-    write_metrics(Path(metrics_path), metrics)
+    write_metrics(metrics_path, metrics)
     return metrics
 
 
-def _evaluate(params: AnonymizationParams, system: str, anonymized_dir: Path, manifest: Path,
-              iemocap_manifest: Path, asv_dir: Path, emotion_dir: Path, asr_dir: Path,
-              out_dir: Path) -> dict:
-    """The evaluation of `system`'s anonymized folder (see `system`); its metrics."""
+def _evaluate(params: AnonymizationParams, name: str, anonymized_dir: Path,
+              inputs: _Evaluation, out_dir: Path, train_attacker: bool,
+              informed: Path | None) -> dict:
+    """The evaluation of the anonymized folder: the semi-informed attacker's ASV trained on the
+    anonymized training speakers (out_dir/attacker; without `train_attacker`, for `origin`, the
+    ignorant one, the same data and seed), EERs of the ignorant, semi-informed and (given its
+    ASV file) informed attackers, UAR and WER; its metrics."""
     import mlflow
     import pandas as pd
 
@@ -312,31 +395,34 @@ def _evaluate(params: AnonymizationParams, system: str, anonymized_dir: Path, ma
                                             read_waves, trial_table)
     from voxflow.anonymization.emotion import load_ser
 
-    settings, seed, resamples = params.system(system), params.seed, params.evaluation.resamples
+    seed, resamples = params.seed, params.evaluation.resamples
     out_dir.mkdir(parents=True, exist_ok=True)
     anonymized = read_anonymized(anonymized_dir / "libritts")
-    ignorant = load_asv(Path(asv_dir) / ASV_FILE)
-    if settings.kind == "origin":
-        attacker = ignorant
-    else:
+    ignorant = load_asv(Path(inputs.asv_dir) / ASV_FILE)
+    if train_attacker:
         train, train_waves = read_waves(libritts_role(anonymized, "train"), "attacker data")
         attacker = train_asv(train_waves, train["speaker"].tolist(),
                              out_dir / ATTACKER_DIR / "checkpoints", params.asv_model,
                              params.asv_training, seed)
+    else:
+        attacker = ignorant
     save_asv(attacker, out_dir / ATTACKER_DIR / ASV_FILE)
 
     trials_rows, trial_waves = read_waves(trial_table(anonymized), "anonymized trials")
     enrollment, trials = make_trials(trials_rows, seed,
                                      params.evaluation.enrollment_per_speaker)
-    original = manifest_table(Path(manifest))
+    original = manifest_table(Path(inputs.manifest))
     original_rows, original_waves = read_waves(
         original[original["utt_id"].isin(enrollment["utt_id"])], "original enrollment")
     heard = dict(zip(trials_rows["utt_id"], trial_waves))
-    ignorant_heard = heard | dict(zip(original_rows["utt_id"], original_waves))
+    attackers = [("ignorant", ignorant, heard | dict(zip(original_rows["utt_id"],
+                                                         original_waves))),
+                 ("semi-informed", attacker, heard)]
+    if informed is not None:
+        attackers.append(("informed", load_asv(informed), heard))
     metrics, scored = {}, []
-    for name, model, waves in (("ignorant", ignorant, ignorant_heard),
-                               ("semi-informed", attacker, heard)):
-        values, table = evaluation.privacy(name, model, enrollment, trials, waves,
+    for attacker_name, model, waves in attackers:
+        values, table = evaluation.privacy(attacker_name, model, enrollment, trials, waves,
                                            resamples, seed)
         metrics |= values
         scored.append(table)
@@ -344,44 +430,48 @@ def _evaluate(params: AnonymizationParams, system: str, anonymized_dir: Path, ma
     ser_rows, ser_waves = read_waves(
         emotion_table(read_anonymized(anonymized_dir / "iemocap")), "anonymized IEMOCAP")
     models = {path.parent.name: load_ser(path)
-              for path in sorted(Path(emotion_dir).glob("*/ser.pt"))}
+              for path in sorted(Path(inputs.emotion_dir).glob("*/ser.pt"))}
     values, predictions = evaluation.emotion_utility(
         models, ser_rows, ser_waves, params.evaluation.dev_sessions, resamples, seed)
     metrics |= values
 
     values, transcripts = evaluation.content_utility(
-        load_asr(Path(asr_dir) / MODEL_FILE), trials_rows, trial_waves, resamples, seed)
+        load_asr(Path(inputs.asr_dir) / MODEL_FILE), trials_rows, trial_waves, resamples, seed)
     metrics |= values
 
     pd.concat(scored).to_csv(out_dir / "trials.csv", index=False)
     predictions.to_csv(out_dir / "emotions.csv", index=False)
     transcripts.to_csv(out_dir / "transcripts.csv", index=False)
-    write_metrics(out_dir / EVALUATION_FILE, {"system": system, "metrics": metrics})
-    for name in (EVALUATION_FILE, "trials.csv", "emotions.csv", "transcripts.csv"):
-        mlflow.log_artifact(str(out_dir / name), "evaluation")
+    write_metrics(out_dir / EVALUATION_FILE, {"system": name, "metrics": metrics})
+    for file in (EVALUATION_FILE, "trials.csv", "emotions.csv", "transcripts.csv"):
+        mlflow.log_artifact(str(out_dir / file), "evaluation")
     return metrics
 
 
 def report(evaluations_dir: Path, out_dir: Path, metrics_path: Path, section: dict) -> dict:
-    """Table 1 (`voxflow.anonymization.report`) from the systems' evaluations (the folders
-    under `evaluations_dir`, each naming its system in evaluation.json), in the order of
-    params.yaml's systems, to out_dir (report.md, results.csv, privacy_utility.png); every
-    system's metrics, prefixed with its name, to `metrics_path`."""
+    """Table 1 (`voxflow.anonymization.report`) from the rows' evaluations (the folders under
+    `evaluations_dir`, each naming its row in evaluation.json) in table 1's order
+    (`AnonymizationParams.rows`), with figure 4 of the admixtures, to out_dir (report.md,
+    results.csv, privacy_utility.png, admixture.csv, admixture.png); every row's metrics,
+    prefixed with its name, to `metrics_path`."""
     import mlflow
 
+    from voxflow.anonymization.params import admixture_row
     from voxflow.anonymization.report import write_report
 
     params = _setup(section)
-    found = {saved["system"]: saved["metrics"] for saved in
-             (read_json(path) for path in sorted(Path(evaluations_dir).glob(f"*/{EVALUATION_FILE}")))}
-    missing = sorted(set(params.systems) - set(found))
+    found = {saved["system"]: saved["metrics"] for saved in (
+        read_json(path) for path in sorted(Path(evaluations_dir).glob(f"*/{EVALUATION_FILE}")))}
+    missing = [row for row in params.rows if row not in found]
     if missing:
-        raise ValueError(f"{evaluations_dir}: no evaluation of system(s) {', '.join(missing)} "
+        raise ValueError(f"{evaluations_dir}: no evaluation of row(s) {', '.join(missing)} "
                          f"(found {', '.join(found) or 'none'})")
-    ordered = {system: found[system] for system in params.systems}
-    with stage_run("anon-report", {"systems": list(ordered)}, inputs=[Path(evaluations_dir)]):
-        write_report(ordered, Path(out_dir))
-        metrics = {f"{system}/{key}": value for system, values in ordered.items()
+    ordered = {row: found[row] for row in params.rows}
+    mix = params.admixture
+    sweep = {p: admixture_row(p) for p in mix.p}
+    with stage_run("anon-report", {"rows": list(ordered)}, inputs=[Path(evaluations_dir)]):
+        write_report(ordered, Path(out_dir), admixture=(sweep, mix.first, mix.second))
+        metrics = {f"{row}/{key}": value for row, values in ordered.items()
                    for key, value in values.items()}
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(out_dir), "report")
@@ -389,33 +479,46 @@ def report(evaluations_dir: Path, out_dir: Path, metrics_path: Path, section: di
     return metrics
 
 
-def register(ssl_dir: Path, vocoder_dir: Path, report_metrics: Path, out_path: Path,
-             section: dict) -> dict:
-    """Log the SSL encoder as the pyfunc `registry.ssl_model_name` and every kNN-VC system as
-    `<registry.model_name>-<system>`, register each @candidate (an anonymizer tagged with its
-    evaluation's averages); the versions to `out_path` (DVC metrics) and returned."""
+def register(ssl_dir: Path, vocoder_dir: Path, asr_dir: Path, voice_acoustic: Path,
+             voice_duration: Path, linguistic_dir: Path, world_json: Path, report_metrics: Path,
+             out_path: Path, section: dict) -> dict:
+    """Log the SSL encoder as the pyfunc `registry.ssl_model_name` and every anonymizer as
+    `<registry.model_name>-<row>`: each kNN-VC system, the cascade (the recognizer of
+    `asr_dir` and the MLMS voice's files) and the admixture (`-admixture`, both, at the first
+    p of `admixture.p`, another p a predict parameter); register each @candidate, an anonymizer
+    tagged with its row's averages; the versions to `out_path` (DVC metrics) and returned."""
     import torch
 
     from voxflow import registry
-    from voxflow.anonymization.pyfunc import log_anonymizer, log_ssl
+    from voxflow.anonymization.params import CASCADE, admixture_row
+    from voxflow.anonymization.pyfunc import CascadeFiles, log_anonymizer, log_ssl
 
     params = _setup(section)
     metrics = read_json(Path(report_metrics))
     names = params.registry
+    cascade_files = CascadeFiles(Path(asr_dir), Path(voice_acoustic), Path(voice_duration),
+                                 Path(linguistic_dir), Path(world_json),
+                                 params.cascade.postfilter)
+    knnvc = {"ssl_dir": Path(ssl_dir), "vocoder_dir": Path(vocoder_dir)}
+    second = params.system(params.admixture.second).knnvc
+    p = params.admixture.p[0]
+    anonymizers = {system: (system, {"knnvc": settings.knnvc, **knnvc})
+                   for system, settings in params.systems.items() if settings.kind != "origin"}
+    anonymizers[CASCADE] = (CASCADE, {"cascade": cascade_files})
+    anonymizers["admixture"] = (admixture_row(p), {"knnvc": second, **knnvc,
+                                                   "cascade": cascade_files, "p": p})
     versions = {}
     with stage_run("anon-register", names,
-                   inputs=[Path(ssl_dir), Path(vocoder_dir), Path(report_metrics)]):
+                   inputs=[Path(ssl_dir), Path(vocoder_dir), Path(asr_dir), Path(voice_acoustic),
+                           Path(voice_duration), Path(report_metrics)]):
         layer = int(torch.load(Path(vocoder_dir) / MATCHING_SETS, weights_only=True)["layer"])
         versions[names.ssl_model_name] = registry.register(
             log_ssl(Path(ssl_dir), layer), names.ssl_model_name, {"layer": layer})
-        for system, settings in params.systems.items():
-            if settings.kind == "origin":
-                continue
+        for system, (row, parts) in anonymizers.items():
             name = f"{names.model_name}-{system}"
             tags = {key.split("/", 1)[1]: value for key, value in metrics.items()
-                    if key.startswith(f"{system}/") and key.endswith("/avg")}
-            uri = log_anonymizer(system, settings.knnvc, Path(ssl_dir), Path(vocoder_dir),
-                                 params.seed)
+                    if key.startswith(f"{row}/") and key.endswith("/avg")}
+            uri = log_anonymizer(system, params.seed, **parts)
             versions[name] = registry.register(uri, name, tags)
     decision = {"versions": versions}
     write_metrics(Path(out_path), decision)

@@ -1,0 +1,100 @@
+"""Cascaded ASR-TTS anonymization (paper 003 section 2.3, table 1 ID 4): the source utterance
+is transcribed, and the transcript spoken by a voice drawn at random per utterance.
+
+The paper cascades Whisper medium-en and a VITS voice of 904 LibriTTS speakers; voxflow
+cascades its own models:
+- the recognizer: the evaluation's CTC recognizer (`voxflow.anonymization.asr`, `anon-asr`,
+  trained on the original LibriTTS training speakers), greedy decoding;
+- the voice: the registered multilingual acoustic model (`models:/voxflow-mlms`, paper 002),
+  its duration model and WORLD (`voxflow.mlms.synthesis.Voice`). The pool of voices is every
+  speaker the acoustic model has a code for, each speaking the source's language (the
+  LibriTTS language, `en-us`), cross-lingually for the speakers of the other languages, which
+  the model is built for: as many voices as the model can offer (10 on the embedded default).
+
+The voice speaks only words of its lexicon (the MLMS training alignments' words; voxflow has no
+letter-to-sound rules). A recognized word outside it becomes the lexicon word nearest in
+characters (Levenshtein distance, ties to the first in sorted order), as a recognizer decoding
+with that vocabulary would have written it. The prosody is the voice's own (predicted durations
+and F0): of the source only the words survive, which is what the cascade is for.
+"""
+from __future__ import annotations
+
+import bisect
+from pathlib import Path
+
+import numpy as np
+from rapidfuzz import distance, process
+
+from voxflow.anonymization.audio import RATE, resample
+
+LANGUAGE = "en-us"      # the synthetic LibriTTS's language (voxflow.synth.languages)
+
+
+def nearest_word(word: str, vocabulary: list[str]) -> str:
+    """`word` if it is in the sorted `vocabulary`, else its word nearest in characters
+    (Levenshtein distance; ties to the first)."""
+    if not vocabulary:
+        raise ValueError("the vocabulary is empty")
+    index = bisect.bisect_left(vocabulary, word)
+    if index < len(vocabulary) and vocabulary[index] == word:
+        return word
+    match, _, _ = process.extractOne(word, vocabulary, scorer=distance.Levenshtein.distance)
+    return match
+
+
+class CascadeAnonymizer:
+    """Recognizer -> transcript in the voice's vocabulary -> a random voice of the pool."""
+
+    def __init__(self, recognizer, voice, language: str = LANGUAGE):
+        """recognizer: a `voxflow.anonymization.asr.CTCRecognizer`; voice: a
+        `voxflow.mlms.synthesis.Voice` with `language` in its lexicon."""
+        words = voice.lexicon.pronunciations.get(language)
+        if not words:
+            raise ValueError(f"the voice's lexicon has no {language!r} words (it has "
+                             f"{', '.join(voice.lexicon.pronunciations)})")
+        if language not in voice.languages:
+            raise ValueError(f"the voice's acoustic model has no language {language!r} (it has "
+                             f"{', '.join(voice.languages)})")
+        self.recognizer, self.voice, self.language = recognizer, voice, language
+        self.vocabulary = sorted(words)
+        self.pool = list(voice.speakers)
+
+    def transcript(self, waveform: np.ndarray) -> str:
+        """The 16 kHz waveform's words as the voice will say them ('' when none recognized)."""
+        from voxflow.anonymization.asr import transcribe
+
+        return " ".join(nearest_word(word, self.vocabulary)
+                        for word in transcribe(self.recognizer, [waveform])[0].split())
+
+    def anonymize(self, waveform: np.ndarray, rate: int, rng: np.random.Generator,
+                  speaker: str | None = None) -> np.ndarray:
+        """(samples,) at `rate` -> (samples',) float32 16 kHz: the transcript spoken by a voice
+        drawn from `rng`. `speaker` plays no part (the pool is the TTS model's, not the
+        source corpus's). Where the recognizer finds no word there is nothing to say: silence
+        as long as the source."""
+        source = resample(waveform, rate, RATE)
+        text = self.transcript(source)
+        if not text:
+            return np.zeros_like(source)
+        drawn = self.pool[int(rng.integers(len(self.pool)))]
+        audio = self.voice.speak(text, self.language, drawn)
+        return resample(audio, self.voice.world.sample_rate, RATE)
+
+
+def load_cascade(asr_file: Path, acoustic_file: Path, duration_file: Path,
+                 linguistic_dir: Path, world_file: Path, postfilter: bool) -> CascadeAnonymizer:
+    """The cascade from the files the DAGs write: the recognizer (anon-asr's asr.pt) and the
+    MLMS voice: an acoustic and the duration model (model.pt of `voxflow.mlms.training`), the
+    linguistic folder (its lexicon and phone spec) and the WORLD config (world.json of the
+    mlms-world stage) they were trained on."""
+    from voxflow.anonymization.asr import load_asr
+    from voxflow.mlms.data import read_lexicon, read_spec
+    from voxflow.mlms.synthesis import Voice
+    from voxflow.mlms.training import load_model
+    from voxflow.mlms.world import WorldConfig
+    from voxflow.stage_io import parse, read_json
+
+    voice = Voice(load_model(Path(acoustic_file)), load_model(Path(duration_file)),
+                  read_lexicon(Path(linguistic_dir)), read_spec(Path(linguistic_dir)),
+                  parse(WorldConfig, read_json(Path(world_file)), str(world_file)), postfilter)
+    return CascadeAnonymizer(load_asr(Path(asr_file)), voice)
