@@ -1,8 +1,11 @@
 """The anonymization stages (`voxflow.anonymization.stages`) as KFP components; each takes
 params.yaml's whole `anonymization` section as JSON text (`options_json`).
 
-The report takes the systems' evaluations collected from their ParallelFor; each evaluation
-folder names its system (evaluation.json), so their order and paths do not matter.
+The report takes the rows' evaluations collected from their ParallelFor loops; each evaluation
+folder names its row (evaluation.json), so their order and paths do not matter. The cascade
+speaks with the MLMS pipeline's models: `voice` (models/mlms/<voice>), `duration`
+(models/mlms/duration), `linguistic` (data/mlms/linguistic) and `world` (data/mlms/world, its
+world.json).
 """
 from typing import List
 
@@ -129,11 +132,96 @@ def anon_system(system: str, manifest: Input[Dataset], iemocap: Input[Dataset],
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def anon_report(evaluations: Input[List[Artifact]], options_json: str, report: Output[Artifact],
-                metrics: Output[Metrics], mlflow_tracking_uri: str, parent_run_id: str,
-                kfp_run_id: str):
-    """Table 1 and the privacy/utility figure from every system's evaluation: `report` is the
-    folder of reports/anonymization."""
+def anon_cascade(manifest: Input[Dataset], iemocap: Input[Dataset], voice: Input[Model],
+                 duration: Input[Model], linguistic: Input[Artifact], world: Input[Artifact],
+                 asv: Input[Model], emotion: Input[Model], asr: Input[Model], options_json: str,
+                 anonymized: Output[Dataset], evaluation: Output[Artifact],
+                 metrics: Output[Metrics], mlflow_tracking_uri: str, parent_run_id: str,
+                 kfp_run_id: str):
+    """Table 1's ID 4, the cascaded ASR-TTS row: `anonymized` the folder of
+    data/anonymization/anonymized/cascade, `evaluation` of data/anonymization/evaluation/cascade."""
+    import json
+    import math
+    from pathlib import Path
+
+    from voxflow.anonymization import stages
+    from voxflow.tracking import enter_kfp_task
+
+    enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id)
+    values = stages.cascade(Path(manifest.path), Path(iemocap.path),
+                            Path(voice.path) / "model.pt", Path(duration.path) / "model.pt",
+                            Path(linguistic.path), Path(world.path) / "world.json",
+                            Path(asv.path), Path(emotion.path), Path(asr.path),
+                            Path(anonymized.path), Path(evaluation.path), Path(metrics.path),
+                            json.loads(options_json))
+    for name, value in values.items():
+        if math.isfinite(value):
+            metrics.log_metric(name, value)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def anon_admixture(p: str, manifest: Input[Dataset], iemocap: Input[Dataset],
+                   first: Input[Dataset], second: Input[Dataset],
+                   second_evaluation: Input[Artifact], asv: Input[Model], emotion: Input[Model],
+                   asr: Input[Model], options_json: str, anonymized: Output[Dataset],
+                   evaluation: Output[Artifact], metrics: Output[Metrics],
+                   mlflow_tracking_uri: str, parent_run_id: str, kfp_run_id: str,
+                   pipeline_name: str = ""):
+    """The admixture row at `p` from the anonymized folders of `first` (the cascade) and
+    `second` (kNN-VC), the informed attacker from `second_evaluation`. Inside a
+    dsl.ParallelFor the parent run id arrives empty and is found from `pipeline_name`."""
+    import json
+    import math
+    from pathlib import Path
+
+    from voxflow.anonymization import stages
+    from voxflow.tracking import enter_kfp_task
+
+    enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id, pipeline_name)
+    values = stages.admixture(p, Path(manifest.path), Path(iemocap.path), Path(first.path),
+                              Path(second.path), Path(second_evaluation.path), Path(asv.path),
+                              Path(emotion.path), Path(asr.path), Path(anonymized.path),
+                              Path(evaluation.path), Path(metrics.path), json.loads(options_json))
+    for name, value in values.items():
+        if math.isfinite(value):
+            metrics.log_metric(name, value)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def anon_conversion(variant: str, manifest: Input[Dataset], iemocap: Input[Dataset],
+                    ssl: Input[Model], vocoder: Input[Model], asv: Input[Model],
+                    emotion: Input[Model], asr: Input[Model], options_json: str,
+                    model: Output[Model], anonymized: Output[Dataset],
+                    evaluation: Output[Artifact], metrics: Output[Metrics],
+                    mlflow_tracking_uri: str, parent_run_id: str, kfp_run_id: str,
+                    pipeline_name: str = ""):
+    """A WavLM-feature conversion row: `model` the folder of
+    models/anonymization/conversion/<variant>. Inside a dsl.ParallelFor the parent run id
+    arrives empty and is found from `pipeline_name`."""
+    import json
+    import math
+    from pathlib import Path
+
+    from voxflow.anonymization import stages
+    from voxflow.tracking import enter_kfp_task
+
+    enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id, pipeline_name)
+    values = stages.conversion(variant, Path(manifest.path), Path(iemocap.path), Path(ssl.path),
+                               Path(vocoder.path), Path(asv.path), Path(emotion.path),
+                               Path(asr.path), Path(model.path), Path(anonymized.path),
+                               Path(evaluation.path), Path(metrics.path), json.loads(options_json))
+    for name, value in values.items():
+        if math.isfinite(value):
+            metrics.log_metric(name, value)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def anon_report(systems: Input[List[Artifact]], second: Input[Artifact], cascade: Input[Artifact],
+                admixtures: Input[List[Artifact]], conversions: Input[List[Artifact]],
+                options_json: str, report: Output[Artifact], metrics: Output[Metrics],
+                mlflow_tracking_uri: str, parent_run_id: str, kfp_run_id: str):
+    """Table 1, the privacy/utility figure and figure 4 from every row's evaluation (the
+    ParallelFor loops' and the single tasks'): `report` is the folder of reports/anonymization."""
     import json
     import math
     import os
@@ -145,6 +233,7 @@ def anon_report(evaluations: Input[List[Artifact]], options_json: str, report: O
 
     enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id)
     folder = Path(tempfile.mkdtemp())       # one folder of links, as data/anonymization/evaluation
+    evaluations = [*systems, second, cascade, *admixtures, *conversions]
     for index, evaluation in enumerate(evaluations):
         os.symlink(evaluation.path, folder / str(index))
     values = stages.report(folder, Path(report.path), Path(metrics.path),
@@ -155,9 +244,11 @@ def anon_report(evaluations: Input[List[Artifact]], options_json: str, report: O
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def anon_register(ssl: Input[Model], vocoder: Input[Model], report: Input[Metrics],
-                  options_json: str, registered: Output[Artifact], mlflow_tracking_uri: str,
-                  parent_run_id: str, kfp_run_id: str):
+def anon_register(ssl: Input[Model], vocoder: Input[Model], asr: Input[Model],
+                  voice: Input[Model], duration: Input[Model], linguistic: Input[Artifact],
+                  world: Input[Artifact], report: Input[Metrics], options_json: str,
+                  registered: Output[Artifact], mlflow_tracking_uri: str, parent_run_id: str,
+                  kfp_run_id: str):
     """voxflow-ssl and every anonymizer @candidate: `registered` the JSON of their versions."""
     import json
     from pathlib import Path
@@ -166,5 +257,7 @@ def anon_register(ssl: Input[Model], vocoder: Input[Model], report: Input[Metric
     from voxflow.tracking import enter_kfp_task
 
     enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id)
-    stages.register(Path(ssl.path), Path(vocoder.path), Path(report.path),
+    stages.register(Path(ssl.path), Path(vocoder.path), Path(asr.path),
+                    Path(voice.path) / "model.pt", Path(duration.path) / "model.pt",
+                    Path(linguistic.path), Path(world.path) / "world.json", Path(report.path),
                     Path(registered.path), json.loads(options_json))

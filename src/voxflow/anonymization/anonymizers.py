@@ -4,7 +4,8 @@
 is kNN-VC and its variants (IDs 1-3): SSL features of the source, converted by
 `voxflow.anonymization.knnvc.KnnVC` towards random target speakers, vocoded (the matched
 frames' features or log-mels, params.yaml's `anonymization.vocoder`); the cascade (ID 4) is
-`voxflow.anonymization.cascade.CascadeAnonymizer`; `Admixture` draws one of two per utterance
+`voxflow.anonymization.cascade.CascadeAnonymizer`; `ConversionAnonymizer` the WavLM-feature
+conversion (IDs 5-8); `Admixture` draws one of two per utterance
 (paper 003 section 2.4). `anonymize_table` runs one over the utterances of a manifest, each
 with a random state seeded by (seed, utterance id): the same utterance is anonymized the same
 way wherever it runs.
@@ -69,6 +70,75 @@ class KnnVCAnonymizer:
         return self.vocoder(self.knnvc.convert(source, rng, exclude=speaker))
 
 
+class ConversionAnonymizer:
+    """SSL encoder layer -> the WavLM-feature converter (`voxflow.anonymization.conversion`,
+    paper 003 section 2.2: towards its one target speaker) -> vocoder. With a mel vocoder the
+    converted features choose the target's frames as kNN-VC does (its k nearest in the
+    target's matching set, their log-mels averaged); with the SSL HiFi-GAN they are vocoded
+    themselves."""
+
+    def __init__(self, encoder, layer: int, converter, target_set, target_values,
+                 vocoder: Callable[[np.ndarray], np.ndarray], k: int = 4):
+        """target_set (N, D): the target speaker's matching frames; target_values (N, 80) their
+        log-mels, or None for a vocoder of features."""
+        self.encoder, self.layer, self.converter = encoder, layer, converter
+        self.target_set, self.target_values, self.vocoder, self.k = (target_set, target_values,
+                                                                     vocoder, k)
+
+    def anonymize(self, waveform: np.ndarray, rate: int, rng: np.random.Generator,
+                  speaker: str | None = None) -> np.ndarray:
+        """Deterministic: one target, no draw from `rng`."""
+        import torch
+
+        from voxflow.anonymization.conversion import convert
+        from voxflow.anonymization.knnvc import knn_match
+        from voxflow.anonymization.ssl import features
+
+        converted = convert(self.converter,
+                            features(self.encoder, resample(waveform, rate, RATE), self.layer))
+        if self.target_values is not None:
+            converted = knn_match(torch.from_numpy(converted), self.target_set, self.k,
+                                  values=self.target_values).numpy()
+        return self.vocoder(converted)
+
+
+def _vocoder(vocoder_dir: Path, matching: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """The matching sets' vocoder: Griffin-Lim, or the HiFi-GAN saved in `vocoder_dir`."""
+    from voxflow.anonymization.vocoder import VOCODER_FILE, MelGriffinLim, load_vocoder, vocode
+
+    return (MelGriffinLim() if matching["vocoder"] == "mel-griffin-lim"
+            else partial(vocode, load_vocoder(Path(vocoder_dir) / VOCODER_FILE)))
+
+
+def conversion_target(matching: dict, target: str | None) -> str:
+    """The converter's target speaker: `target`, or the matching sets' first in sorted order."""
+    speakers = sorted(matching["sets"])
+    if target is None:
+        return speakers[0]
+    if target not in speakers:
+        raise ValueError(f"the conversion target {target!r} has no matching set (the sets are "
+                         f"{', '.join(speakers)})")
+    return target
+
+
+def load_conversion_anonymizer(ssl_file: Path, vocoder_dir: Path, converter_file: Path,
+                               target: str) -> ConversionAnonymizer:
+    """A ConversionAnonymizer from the files the DAG writes: the encoder (ssl.pt), the matching
+    sets and vocoder of `vocoder_dir`, the converter (conversion.CONVERTER_FILE) trained
+    towards `target`."""
+    import torch
+
+    from voxflow.anonymization.conversion import load_converter
+    from voxflow.anonymization.ssl import load_encoder
+
+    matching = torch.load(Path(vocoder_dir) / MATCHING_SETS, weights_only=True)
+    values = matching["values"]
+    return ConversionAnonymizer(load_encoder(Path(ssl_file)), matching["layer"],
+                                load_converter(Path(converter_file)), matching["sets"][target],
+                                None if values is None else values[target],
+                                _vocoder(vocoder_dir, matching))
+
+
 def load_knnvc_anonymizer(ssl_file: Path, vocoder_dir: Path, config) -> KnnVCAnonymizer:
     """A KnnVCAnonymizer with `config` (a KnnVCConfig) from the files the DAG writes: the encoder
     (ssl.pt) and `vocoder_dir`'s matching sets (MATCHING_SETS) with, for a HiFi-GAN, its
@@ -77,13 +147,11 @@ def load_knnvc_anonymizer(ssl_file: Path, vocoder_dir: Path, config) -> KnnVCAno
 
     from voxflow.anonymization.knnvc import KnnVC
     from voxflow.anonymization.ssl import load_encoder
-    from voxflow.anonymization.vocoder import VOCODER_FILE, MelGriffinLim, load_vocoder, vocode
 
     matching = torch.load(Path(vocoder_dir) / MATCHING_SETS, weights_only=True)
-    vocoder = (MelGriffinLim() if matching["vocoder"] == "mel-griffin-lim"
-               else partial(vocode, load_vocoder(Path(vocoder_dir) / VOCODER_FILE)))
     return KnnVCAnonymizer(load_encoder(Path(ssl_file)), matching["layer"],
-                           KnnVC(matching["sets"], config, matching["values"]), vocoder)
+                           KnnVC(matching["sets"], config, matching["values"]),
+                           _vocoder(vocoder_dir, matching))
 
 
 def utterance_rng(seed: int, utt_id: str) -> np.random.Generator:

@@ -61,7 +61,7 @@ def add_stages(stage) -> list[argparse.ArgumentParser]:
             if argument.startswith("--"):
                 p.add_argument(argument, type=Path, required=True, help=what)
             else:
-                p.add_argument(argument, type=str if argument in ("system", "p") else Path,
+                p.add_argument(argument, type=str if argument in ("system", "p", "variant") else Path,
                                help=what)
         p.set_defaults(func=_stage(function))
         return p
@@ -108,6 +108,11 @@ def add_stages(stage) -> list[argparse.ArgumentParser]:
                ("second_anonymized", "the anonymized folder of admixture.second (kNN-VC)"),
                ("second_evaluation", "the evaluation folder of admixture.second (its "
                 "attacker is the informed one)"), asv, emotion, asr, anonymized, out, metrics),
+        parser("anon-conversion", "conversion", "a WavLM-feature conversion row (table 1, IDs "
+               "5-8): train the converter, anonymize and evaluate",
+               ("variant", "a key of anonymization.conversion.variants"), manifest, iemocap,
+               ssl_dir, vocoder_dir, asv, emotion, asr,
+               ("--model-dir", "receives the converter"), anonymized, out, metrics),
         parser("anon-report", "report", "table 1 and the privacy/utility figure",
                ("evaluations_dir", "the folder of anon-system's evaluation folders"), out, metrics),
         parser("anon-register", "register", "register the SSL encoder and the anonymizers",

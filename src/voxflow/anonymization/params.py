@@ -7,9 +7,9 @@ section hold overrides of the preset's recipe, key by key. The recipes live besi
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
-from voxflow.anonymization import asr, asv, emotion, ssl, vocoder
+from voxflow.anonymization import asr, asv, conversion, emotion, ssl, vocoder
 from voxflow.anonymization.knnvc import KnnVCConfig
 from voxflow.stage_io import parse, with_preset
 
@@ -22,7 +22,7 @@ def admixture_row(p: float) -> str:
     return f"admixture-{p:g}"
 # a training section of params.yaml -> the module holding its model and recipe presets
 MODULES = {"ssl_training": ssl, "vocoder_training": vocoder, "asv_training": asv,
-           "emotion_training": emotion, "asr_training": asr}
+           "emotion_training": emotion, "asr_training": asr, "conversion_training": conversion}
 PRESETS = {preset: {part: asdict(module.TRAINING[preset]) for part, module in MODULES.items()}
            for preset in ("tiny", "paper")}
 
@@ -59,6 +59,16 @@ class CascadeParams:
     """The cascaded ASR-TTS row (table 1, ID 4; `voxflow.anonymization.cascade`)."""
     voice: str                  # the MLMS model that speaks (models/mlms/<voice>/model.pt)
     postfilter: bool            # the cepstral post-filter on its generated mel-cepstra
+
+
+@dataclass(frozen=True)
+class ConversionParams:
+    """The WavLM-feature conversion rows (table 1, IDs 5-8; `voxflow.anonymization.conversion`),
+    one converter per variant, trained on kNN-VC's conversions towards one target speaker."""
+    target: str | None          # the target speaker a (a LibriTTS training speaker); None: the
+    #                             first of the matching sets in sorted order
+    variants: dict[str, dict]   # row name -> its overrides of conversion_training (the
+    #                             additions' weights and reconstruction share)
 
 
 @dataclass(frozen=True)
@@ -106,8 +116,10 @@ class AnonymizationParams:
     asv_training: asv.ASVTrainConfig
     emotion_training: emotion.EmotionTraining
     asr_training: asr.ASRTraining
+    conversion_training: conversion.ConversionTraining
     systems: dict[str, SystemParams]
     cascade: CascadeParams
+    conversion: ConversionParams
     admixture: AdmixtureParams
     evaluation: EvaluationParams
     registry: RegistryNames
@@ -145,8 +157,24 @@ class AnonymizationParams:
 
     @property
     def rows(self) -> list[str]:
-        """Every row of table 1 in its order: the systems, the cascade, the admixtures."""
-        return [*self.systems, CASCADE, *(admixture_row(p) for p in self.admixture.p)]
+        """Every row of table 1 in its order: the systems, the cascade, the admixtures, the
+        conversion variants."""
+        return [*self.systems, CASCADE, *(admixture_row(p) for p in self.admixture.p),
+                *self.conversion.variants]
+
+    def conversion_model(self, feature_dim: int) -> conversion.ConverterConfig:
+        """The preset's converter of SSL features of `feature_dim`."""
+        return replace(conversion.MODELS[self.preset], feature_dim=feature_dim)
+
+    def conversion_variant(self, name: str) -> conversion.ConversionTraining:
+        """The training of conversion variant `name`: conversion_training with its overrides."""
+        if name not in self.conversion.variants:
+            raise ValueError(f"unknown conversion variant {name!r}; params.yaml "
+                             f"anonymization.conversion.variants has "
+                             f"{', '.join(self.conversion.variants)}")
+        return parse(conversion.ConversionTraining,
+                     {**asdict(self.conversion_training), **self.conversion.variants[name]},
+                     f"params.yaml anonymization.conversion.variants.{name}")
 
     def system(self, name: str) -> SystemParams:
         if name not in self.systems:

@@ -343,6 +343,53 @@ def admixture(p: str, manifest: Path, iemocap_manifest: Path, first_anonymized: 
                 Path(anonymized_dir), Path(out_dir), Path(metrics_path), informed=informed)
 
 
+def conversion(variant: str, manifest: Path, iemocap_manifest: Path, ssl_dir: Path,
+               vocoder_dir: Path, asv_dir: Path, emotion_dir: Path, asr_dir: Path,
+               model_dir: Path, anonymized_dir: Path, out_dir: Path, metrics_path: Path,
+               section: dict) -> dict:
+    """A WavLM-feature conversion row (table 1, IDs 5-8; paper 003 section 2.2): the converter
+    of `conversion.variants[variant]` trained (`conversion.train_converter`, into `model_dir`)
+    on the LibriTTS training utterances paired with their kNN-VC conversions towards the one
+    target speaker (`conversion.target`), the target's own utterances its reconstruction pairs
+    and units; then anonymized (`anonymizers.ConversionAnonymizer`) and evaluated as
+    `system`."""
+    import torch
+
+    from voxflow.anonymization import ssl as ssl_model
+    from voxflow.anonymization.anonymizers import conversion_target, load_conversion_anonymizer
+    from voxflow.anonymization.conversion import CONVERTER_FILE, train_converter
+    from voxflow.anonymization.data import libritts_role, manifest_table, read_waves
+    from voxflow.anonymization.knnvc import KnnVCConfig, knn_match
+
+    params = _setup(section)
+    training = params.conversion_variant(variant)
+    matching = torch.load(Path(vocoder_dir) / MATCHING_SETS, weights_only=True)
+    target = conversion_target(matching, params.conversion.target)
+
+    def anonymize() -> dict:
+        encoder = ssl_model.load_encoder(Path(ssl_dir) / ssl_model.SSL_FILE)
+        table, waves = read_waves(libritts_role(manifest_table(Path(manifest)), "train"),
+                                  "conversion data")
+        feats = [ssl_model.features(encoder, wave, matching["layer"]) for wave in waves]
+        speakers = table["speaker"].tolist()
+        sources = [(f, s) for f, s in zip(feats, speakers) if s != target]
+        train_converter([f for f, _ in sources],
+                        [knn_match(torch.from_numpy(f), matching["sets"][target],
+                                   KnnVCConfig().k).numpy() for f, _ in sources],
+                        [s for _, s in sources],
+                        [f for f, s in zip(feats, speakers) if s == target], Path(model_dir),
+                        params.conversion_model(feats[0].shape[1]), training, params.seed)
+        model = load_conversion_anonymizer(Path(ssl_dir) / ssl_model.SSL_FILE, Path(vocoder_dir),
+                                           Path(model_dir) / CONVERTER_FILE, target)
+        return _anonymize(params, model, variant, manifest, iemocap_manifest, anonymized_dir)
+
+    return _row(params, f"anon-conversion@{variant}", variant,
+                {"target": target, "training": training},
+                [Path(p) for p in (manifest, iemocap_manifest, ssl_dir, vocoder_dir)], anonymize,
+                _Evaluation(manifest, iemocap_manifest, asv_dir, emotion_dir, asr_dir),
+                Path(anonymized_dir), Path(out_dir), Path(metrics_path))
+
+
 @dataclass(frozen=True)
 class _Evaluation:
     """The evaluation's inputs: the original corpora and the models trained on them."""
