@@ -246,18 +246,24 @@ def anon_report(systems: Input[List[Artifact]], second: Input[Artifact], cascade
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def anon_register(ssl: Input[Model], vocoder: Input[Model], asr: Input[Model],
                   voice: Input[Model], duration: Input[Model], linguistic: Input[Artifact],
-                  world: Input[Artifact], report: Input[Metrics], options_json: str,
-                  registered: Output[Artifact], mlflow_tracking_uri: str, parent_run_id: str,
-                  kfp_run_id: str):
-    """voxflow-ssl and every anonymizer @candidate: `registered` the JSON of their versions."""
+                  world: Input[Artifact], conversions: Input[List[Model]],
+                  report: Input[Metrics], options_json: str, registered: Output[Artifact],
+                  mlflow_tracking_uri: str, parent_run_id: str, kfp_run_id: str):
+    """voxflow-ssl and every anonymizer @candidate: `registered` the JSON of their versions.
+    `conversions`: the converters collected from their loop (each names its variant)."""
     import json
+    import os
+    import tempfile
     from pathlib import Path
 
     from voxflow.anonymization import stages
     from voxflow.tracking import enter_kfp_task
 
     enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id)
+    folder = Path(tempfile.mkdtemp())   # one folder of links, as models/anonymization/conversion
+    for index, converter in enumerate(conversions):
+        os.symlink(converter.path, folder / str(index))
     stages.register(Path(ssl.path), Path(vocoder.path), Path(asr.path),
                     Path(voice.path) / "model.pt", Path(duration.path) / "model.pt",
-                    Path(linguistic.path), Path(world.path) / "world.json", Path(report.path),
-                    Path(registered.path), json.loads(options_json))
+                    Path(linguistic.path), Path(world.path) / "world.json", folder,
+                    Path(report.path), Path(registered.path), json.loads(options_json))

@@ -115,6 +115,7 @@ def build(gpus: int = 1) -> GraphComponent:
                                  **options, **tracking)
             report.set_display_name("anon-report")
             register = anon_register(**vocoding, asr=evaluators["asr"].outputs["model"], **voice,
+                                     conversions=dsl.Collected(converted.outputs["model"]),
                                      report=report.outputs["metrics"], **options, **tracking)
             register.set_display_name("anon-register")
 

@@ -119,12 +119,13 @@ def test_converter_keeps_the_shape():
     assert converter()(features, torch.tensor([25, 20, 5])).shape == (3, 25, DIM)
 
 
-def test_padded_frames_do_not_change_valid_outputs():
+@pytest.mark.parametrize("grad", [False, True])   # without: torch's fast attention path
+def test_padded_frames_do_not_change_valid_outputs(grad):
     model = converter()
     features = torch.randn(1, 20, DIM)
     padded = torch.cat([features, 100 * torch.randn(1, 10, DIM)], dim=1)
     batch = torch.cat([padded, torch.randn(1, 30, DIM)])
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad):
         alone = model(features, torch.tensor([20]))
         together = model(batch, torch.tensor([20, 30]))
     assert torch.allclose(together[0, :20], alone[0], atol=1e-5)

@@ -116,6 +116,8 @@ def add_stages(stage) -> list[argparse.ArgumentParser]:
         parser("anon-report", "report", "table 1 and the privacy/utility figure",
                ("evaluations_dir", "the folder of anon-system's evaluation folders"), out, metrics),
         parser("anon-register", "register", "register the SSL encoder and the anonymizers",
-               ssl_dir, vocoder_dir, asr, *voice, ("report_metrics", "anon-report's metrics"),
+               ssl_dir, vocoder_dir, asr, *voice,
+               ("conversion_dir", "the folder of anon-conversion's converter folders"),
+               ("report_metrics", "anon-report's metrics"),
                ("--out-path", "the registered versions (JSON)")),
     ]

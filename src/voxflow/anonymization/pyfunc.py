@@ -24,10 +24,13 @@ from pathlib import Path
 import mlflow
 import numpy as np
 
-from voxflow.anonymization.anonymizers import MATCHING_SETS, Admixture, load_knnvc_anonymizer
+from voxflow.anonymization.anonymizers import (MATCHING_SETS, Admixture,
+                                               load_conversion_anonymizer,
+                                               load_knnvc_anonymizer)
 from voxflow.anonymization.asr import MODEL_FILE as ASR_FILE
 from voxflow.anonymization.audio import RATE
 from voxflow.anonymization.cascade import load_cascade
+from voxflow.anonymization.conversion import CONVERTER_FILE
 from voxflow.anonymization.knnvc import KnnVCConfig
 from voxflow.anonymization.ssl import SSL_FILE, features, load_encoder
 from voxflow.anonymization.vocoder import VOCODER_FILE
@@ -73,6 +76,10 @@ class AnonymizerPyfunc(mlflow.pyfunc.PythonModel):
             parts["knnvc"] = load_knnvc_anonymizer(
                 Path(context.artifacts["ssl"]), Path(context.artifacts["vocoder"]),
                 parse(KnnVCConfig, config["knnvc"], "knnvc config"))
+        if "conversion" in config:
+            parts["conversion"] = load_conversion_anonymizer(
+                Path(context.artifacts["ssl"]), Path(context.artifacts["vocoder"]),
+                Path(context.artifacts["converter"]), config["conversion"]["target"])
         if "cascade" in config:
             voice = Path(context.artifacts["voice"])
             parts["cascade"] = load_cascade(
@@ -117,16 +124,23 @@ def log_ssl(ssl_dir: Path, layer: int) -> str:
 
 def log_anonymizer(system: str, seed: int, knnvc: KnnVCConfig | None = None,
                    ssl_dir: Path | None = None, vocoder_dir: Path | None = None,
-                   cascade: CascadeFiles | None = None, p: float | None = None) -> str:
+                   cascade: CascadeFiles | None = None, p: float | None = None,
+                   conversion: tuple[Path, str] | None = None) -> str:
     """Log the anonymizer `system` as the pyfunc `anonymizer-<system>` in the active run; its
     model URI. A kNN-VC system takes `knnvc` with the encoder and the matching sets (and the
-    HiFi-GAN if it has one) of `ssl_dir` and `vocoder_dir`; the cascade takes `cascade`; the
-    admixture takes both and its `p`."""
+    HiFi-GAN if it has one) of `ssl_dir` and `vocoder_dir`; a conversion variant takes
+    `conversion` (its converter's folder and target speaker) with the same two folders; the
+    cascade takes `cascade`; the admixture takes kNN-VC's and the cascade's, and its `p`."""
     def write(folder: Path) -> dict[str, str]:
         config, artifacts = {"system": system}, {}
         if knnvc is not None:
             config["knnvc"] = {key: (list(value) if isinstance(value, tuple) else value)
                                for key, value in asdict(knnvc).items()}
+        if conversion is not None:
+            config["conversion"] = {"target": conversion[1]}
+            artifacts["converter"] = str(shutil.copy(Path(conversion[0]) / CONVERTER_FILE,
+                                                     folder / CONVERTER_FILE))
+        if knnvc is not None or conversion is not None:
             vocoder = folder / "vocoder"
             vocoder.mkdir()
             for name in (MATCHING_SETS, VOCODER_FILE):      # no weights for Griffin-Lim

@@ -29,7 +29,8 @@ from voxflow.tracking import stage_run
 log = logging.getLogger(__name__)
 
 ASV_FILE, ATTACKER_DIR = "asv.pt", "attacker"
-EVALUATION_FILE = "evaluation.json"     # anon-system's: {"system", "metrics"}
+EVALUATION_FILE = "evaluation.json"     # a row's: {"system", "metrics"}
+VARIANT_FILE = "variant.json"           # beside a converter: {"variant", "target"}
 
 
 def _setup(section: dict) -> AnonymizationParams:
@@ -379,6 +380,7 @@ def conversion(variant: str, manifest: Path, iemocap_manifest: Path, ssl_dir: Pa
                         [s for _, s in sources],
                         [f for f, s in zip(feats, speakers) if s == target], Path(model_dir),
                         params.conversion_model(feats[0].shape[1]), training, params.seed)
+        write_metrics(Path(model_dir) / VARIANT_FILE, {"variant": variant, "target": target})
         model = load_conversion_anonymizer(Path(ssl_dir) / ssl_model.SSL_FILE, Path(vocoder_dir),
                                            Path(model_dir) / CONVERTER_FILE, target)
         return _anonymize(params, model, variant, manifest, iemocap_manifest, anonymized_dir)
@@ -527,13 +529,15 @@ def report(evaluations_dir: Path, out_dir: Path, metrics_path: Path, section: di
 
 
 def register(ssl_dir: Path, vocoder_dir: Path, asr_dir: Path, voice_acoustic: Path,
-             voice_duration: Path, linguistic_dir: Path, world_json: Path, report_metrics: Path,
-             out_path: Path, section: dict) -> dict:
+             voice_duration: Path, linguistic_dir: Path, world_json: Path, conversion_dir: Path,
+             report_metrics: Path, out_path: Path, section: dict) -> dict:
     """Log the SSL encoder as the pyfunc `registry.ssl_model_name` and every anonymizer as
     `<registry.model_name>-<row>`: each kNN-VC system, the cascade (the recognizer of
-    `asr_dir` and the MLMS voice's files) and the admixture (`-admixture`, both, at the first
-    p of `admixture.p`, another p a predict parameter); register each @candidate, an anonymizer
-    tagged with its row's averages; the versions to `out_path` (DVC metrics) and returned."""
+    `asr_dir` and the MLMS voice's files), the admixture (`-admixture`, both, at the first p of
+    `admixture.p`, another p a predict parameter) and each conversion variant (the converters
+    in the folders under `conversion_dir`, each naming its variant in variant.json); register
+    each @candidate, tagged with its row's averages; the versions to `out_path` (DVC metrics)
+    and returned."""
     import torch
 
     from voxflow import registry
@@ -546,18 +550,25 @@ def register(ssl_dir: Path, vocoder_dir: Path, asr_dir: Path, voice_acoustic: Pa
     cascade_files = CascadeFiles(Path(asr_dir), Path(voice_acoustic), Path(voice_duration),
                                  Path(linguistic_dir), Path(world_json),
                                  params.cascade.postfilter)
-    knnvc = {"ssl_dir": Path(ssl_dir), "vocoder_dir": Path(vocoder_dir)}
-    second = params.system(params.admixture.second).knnvc
+    folders = {"ssl_dir": Path(ssl_dir), "vocoder_dir": Path(vocoder_dir)}
     p = params.admixture.p[0]
-    anonymizers = {system: (system, {"knnvc": settings.knnvc, **knnvc})
+    anonymizers = {system: (system, {"knnvc": settings.knnvc, **folders})
                    for system, settings in params.systems.items() if settings.kind != "origin"}
     anonymizers[CASCADE] = (CASCADE, {"cascade": cascade_files})
-    anonymizers["admixture"] = (admixture_row(p), {"knnvc": second, **knnvc,
-                                                   "cascade": cascade_files, "p": p})
+    anonymizers["admixture"] = (admixture_row(p), {
+        "knnvc": params.system(params.admixture.second).knnvc, **folders,
+        "cascade": cascade_files, "p": p})
+    for file in sorted(Path(conversion_dir).glob(f"*/{VARIANT_FILE}")):
+        saved = read_json(file)
+        anonymizers[saved["variant"]] = (saved["variant"], {
+            "conversion": (file.parent, saved["target"]), **folders})
+    missing = sorted(set(params.conversion.variants) - set(anonymizers))
+    if missing:
+        raise ValueError(f"{conversion_dir}: no converter of variant(s) {', '.join(missing)}")
     versions = {}
     with stage_run("anon-register", names,
                    inputs=[Path(ssl_dir), Path(vocoder_dir), Path(asr_dir), Path(voice_acoustic),
-                           Path(voice_duration), Path(report_metrics)]):
+                           Path(voice_duration), Path(conversion_dir), Path(report_metrics)]):
         layer = int(torch.load(Path(vocoder_dir) / MATCHING_SETS, weights_only=True)["layer"])
         versions[names.ssl_model_name] = registry.register(
             log_ssl(Path(ssl_dir), layer), names.ssl_model_name, {"layer": layer})
