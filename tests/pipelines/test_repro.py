@@ -38,7 +38,7 @@ FEW_STEPS = {
                               "preference_utterances": 1}},
     "anonymization": {part: {"steps": 4, "checkpoint_every": 4, "log_every": 2}
                       for part in ("ssl_training", "vocoder_training", "asv_training",
-                                   "emotion_training", "asr_training")}
+                                   "emotion_training", "asr_training", "conversion_training")}
                      | {"evaluation": {"resamples": 20, "probe_utterances": 4},
                         "corpus": {"size": "vpc-tiny", "seed": 0}, "admixture": {"p": [0.5]}},
 }
@@ -59,11 +59,18 @@ def _merged(params: dict, overrides: dict) -> dict:
     return params
 
 
+# the conversion variant with every addition (each variant is a training and a row)
+FEW_VARIANTS = ["wavlm-conv-adv-discrete"]
+
+
 def _few_steps_and_systems(params: dict) -> dict:
     params = _merged(params, FEW_STEPS)
     for section, keep in FEW_SYSTEMS.items():
         systems = params[section]["systems"]
         params[section]["systems"] = {name: systems[name] for name in keep}
+    variants = params["anonymization"]["conversion"]["variants"]
+    params["anonymization"]["conversion"]["variants"] = {name: variants[name]
+                                                         for name in FEW_VARIANTS}
     return params
 
 

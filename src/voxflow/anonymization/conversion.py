@@ -1,30 +1,25 @@
 """WavLM feature conversion (paper 003 section 2.2): a transformer trained to map the SSL features
-w(u) of an utterance to their kNN-VC conversion k(w(u), a) to a target speaker a (`knnvc`), which
-gives parallel data for any source utterance.
+w(u) of an utterance to their kNN-VC conversion k(w(u), a) to a target speaker a (`knnvc`).
 
-- `FeatureConverter`: FastSpeech2's encoder and decoder (Ren et al. 2021; paper 003 adapts the
-  implementation of Chien et al.): feed-forward transformer (FFT) blocks of self-attention and a
-  two-layer 1-D convolution (kernels 9 and 1), sinusoidal positions. Left out: the variance
-  adaptor (no length regulator: the kNN-VC targets are frame-aligned with the source, T in,
-  T out) and the mel postnet. (B, T, D) -> (B, T, D) through a D -> hidden and a hidden -> D
-  projection.
+- `FeatureConverter`: FastSpeech2's encoder and decoder (Ren et al. 2021) of feed-forward
+  transformer (FFT) blocks, (B, T, D) -> (B, T, D). Left out: the variance adaptor (no length
+  regulator: the kNN-VC targets are frame-aligned with the source) and the mel postnet.
 - Frame loss: L1 + L2 against the target frames (FastSpeech2's), weighted by `frame_weight`.
 - Target reconstruction (2.2.1): round(reconstruction_share * batch_size) rows of every batch are
   pairs (w(u_a), w(u_a)) of the target speaker's own utterances.
-- Adversarial training (2.2.2): `SpeakerAdversary`, an ECAPA-TDNN (`asv.ECAPA` over the D
-  feature dims) and a linear layer, classifies the SOURCE speaker of the converted features
-  behind a gradient reversal layer (Ganin and Lempitsky 2015): one backward pass trains the
-  classifier on its cross-entropy and hands the converter that gradient times
-  -adversarial_weight, in place of alternating updates. Reconstruction rows are left out of it
-  (their source is the target speaker, whom the converter should sound like).
+- Adversarial training (2.2.2): `SpeakerAdversary`, an ECAPA-TDNN (`asv.ECAPA`) and a linear
+  layer, classifies the SOURCE speaker of the converted features behind a gradient reversal
+  layer (Ganin and Lempitsky 2015): one backward pass trains the classifier on its cross-entropy
+  and hands the converter that gradient times -adversarial_weight, in place of alternating
+  updates. Reconstruction rows are left out (their source is the target speaker).
 - Discretized, aligned objective (2.2.3): cosine k-means units of the target speaker's frames;
   each target crop's units, repeats collapsed, are the CTC labels of the converted crop, whose
   logits are the cosines of each frame to the centroids over a temperature. The blank is a
   learned vector scored the same way (index 0, torch's ctc_loss default).
 
 The frame loss stays beside the CTC term by default: the cosine logits ignore each frame's
-norm, which the vocoder needs, so CTC alone leaves the output scale free. Paper 003 does not say
-whether it kept L1 + L2; `frame_weight` 0 gives CTC alone, free to warp time within the crop.
+norm, which the vocoder needs. Paper 003 does not say whether it kept L1 + L2; `frame_weight` 0
+gives CTC alone, free to warp time within the crop.
 """
 from __future__ import annotations
 
