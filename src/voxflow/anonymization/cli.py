@@ -33,7 +33,15 @@ def _anonymize(args: argparse.Namespace) -> None:
     from voxflow.anonymization.stages import anonymizer
 
     params = anonymization_params(_section(args))
-    model = anonymizer(params, args.system, args.models / "ssl", args.models / "vocoder")
+    if args.system.startswith("models:/"):      # any registered anonymizer
+        import mlflow
+
+        from voxflow.tracking import tracking_uri
+
+        mlflow.set_tracking_uri(tracking_uri())
+        model = mlflow.pyfunc.load_model(args.system).unwrap_python_model().anonymizer()
+    else:
+        model = anonymizer(params, args.system, args.models / "ssl", args.models / "vocoder")
     written = anonymize_table(model, folder_table(args.in_dir), args.in_dir, args.out_dir,
                               params.seed if args.seed is None else args.seed, args.system)
     log.info("%d files anonymized by %s into %s", len(written), args.system,
@@ -42,8 +50,11 @@ def _anonymize(args: argparse.Namespace) -> None:
 
 def add_commands(sub) -> None:
     anonymize = sub.add_parser("anonymize", help="anonymize every .wav/.flac under IN_DIR with "
-                               "a system of params.yaml's anonymization.systems")
-    anonymize.add_argument("system", help="a key of anonymization.systems, e.g. knnvc")
+                               "a system of params.yaml's anonymization.systems or a registered "
+                               "anonymizer")
+    anonymize.add_argument("system", help="a key of anonymization.systems, e.g. knnvc (from the "
+                           "DAG's --models), or a registered anonymizer, e.g. "
+                           "models:/voxflow-anonymizer-cascade@candidate")
     anonymize.add_argument("in_dir", type=Path)
     anonymize.add_argument("out_dir", type=Path, help="receives wav/<same layout>.wav (16 kHz), "
                            "anonymized.csv and rejects.csv")

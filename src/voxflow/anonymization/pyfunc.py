@@ -87,13 +87,18 @@ class AnonymizerPyfunc(mlflow.pyfunc.PythonModel):
                 config["cascade"]["postfilter"])
         self.parts, self.p = parts, config.get("p")
 
+    def anonymizer(self, p: float | None = None):
+        """The `voxflow.anonymization.anonymizers` Anonymizer it is (an admixture's at `p`, or
+        at the p it was registered with)."""
+        if self.p is None:
+            return next(iter(self.parts.values()))
+        return Admixture(self.parts["cascade"], self.parts["knnvc"],
+                         self.p if p is None else float(p))
+
     def predict(self, context, model_input, params: dict | None = None) -> np.ndarray:
         params = params or {}
-        model = (Admixture(self.parts["cascade"], self.parts["knnvc"],
-                           float(params.get("p", self.p))) if self.p is not None
-                 else next(iter(self.parts.values())))
-        return model.anonymize(_wave(model_input), RATE,
-                               np.random.default_rng(int(params.get("seed", 0))))
+        return self.anonymizer(params.get("p")).anonymize(
+            _wave(model_input), RATE, np.random.default_rng(int(params.get("seed", 0))))
 
 
 # the cascade's voice in the model folder: load_cascade's files after the recognizer
