@@ -8,24 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from voxflow.mlms.data import read_lexicon, read_spec
-from voxflow.mlms.params import mlms_params
 from voxflow.mlms.synthesis import Voice, generate_features, predict_durations
-from voxflow.mlms.training import DURATION_MODEL, find_models, load_model
 from voxflow.mlms.world import VUV
 
 SAMPLES_PER_FRAME = 22050 * 0.005          # 5 ms frames at 22.05 kHz
 
 
 @pytest.fixture(scope="module")
-def voice(mlms_models, mlms_data) -> Voice:
+def voice(mlms_voice) -> Voice:
     """The synthesis system's voice with the duration model, the lexicon and WORLD."""
-    params = mlms_params(mlms_models["section"])
-    models = find_models(mlms_models["dir"])
-    linguistic = mlms_data["linguistic"]
-    return Voice(load_model(models[params.evaluation.synthesis_system]),
-                 load_model(models[DURATION_MODEL]), read_lexicon(linguistic),
-                 read_spec(linguistic), params.world, params.evaluation.postfilter)
+    return mlms_voice
 
 
 @pytest.fixture(scope="module")
