@@ -118,8 +118,8 @@ def admixture_table(table: pd.DataFrame, sweep: dict[float, str], first: str, se
                     metrics: tuple[str, ...] = ("eer-semi-informed", "uar")) -> pd.DataFrame:
     """Figure 4's test: per admixture row (`sweep`: p -> row name, the pure systems at p = 1
     `first` and p = 0 `second` added) and metric, the average with its interval and the
-    straight line between the two pure systems at that p (`line`); `side` says where the line
-    lies: "above"/"below" the interval or "inside" it."""
+    straight line between the two pure systems at that p (`line`); `ours_is` says where the
+    interval lies against the line: "above" or "below" it, or "across" it."""
     averages = table[table["set"] == "avg"].set_index(["system", "metric"])
     rows = []
     for metric in metrics:
@@ -128,11 +128,11 @@ def admixture_table(table: pd.DataFrame, sweep: dict[float, str], first: str, se
         for p, name in sorted({0.0: second, **sweep, 1.0: first}.items()):
             found = averages.loc[(name, metric)]
             line = (1 - p) * ends[0.0] + p * ends[1.0]
-            side = ("inside" if found["ci_low"] <= line <= found["ci_high"] else
-                    "above" if line > found["ci_high"] else "below")
+            side = ("above" if found["ci_low"] > line else
+                    "below" if found["ci_high"] < line else "across")
             rows.append({"metric": metric, "p": p, "system": name, "value": found["value"],
                          "ci_low": found["ci_low"], "ci_high": found["ci_high"], "line": line,
-                         "line_is": side})
+                         "ours_is": side})
     return pd.DataFrame(rows)
 
 
@@ -178,11 +178,11 @@ def write_report(evaluations: dict[str, dict], out_dir: Path, notes: str = "",
         admixture_figure(sweep_table).savefig(out_dir / "admixture.png", dpi=120)
         sweep = ["## Figure 4: random admixture against p", "",
                  "Averages [95 % interval] and the straight line between the two pure "
-                 "systems at that p (where the line lies against the interval; the line's "
-                 "own uncertainty, that of its two ends, is not in it).", "",
-                 "| metric | p | system | ours | line | line is |", "|---|---|---|---|---|---|"]
+                 "systems at that p; ours is above or below the line where the whole interval "
+                 "is (the line's own uncertainty, that of its two ends, is not in it).", "",
+                 "| metric | p | system | ours | line | ours is |", "|---|---|---|---|---|---|"]
         sweep += [f"| {r.metric} | {r.p:g} | {r.system} | {r.value:.1f} [{r.ci_low:.1f}, "
-                  f"{r.ci_high:.1f}] | {r.line:.1f} | {r.line_is} |"
+                  f"{r.ci_high:.1f}] | {r.line:.1f} | {r.ours_is} |"
                   for r in sweep_table.itertuples()]
         sweep += ["", "![figure 4](admixture.png)", ""]
     text = ["# Voice anonymization: table 1 of paper 003 on voxflow's embedded default", "",
