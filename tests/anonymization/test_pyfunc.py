@@ -1,7 +1,7 @@
 """A kNN-VC anonymizer end to end (encoder -> matching -> vocoder, untrained tiny models, with
 a HiFi-GAN on the matched features and with Griffin-Lim on the matched log-mels): the same seed
 gives the same audio, and the registered pyfunc model loads and anonymizes as the in-process one
-does; the SSL encoder's pyfunc gives its chosen layer."""
+does, as does a conversion variant's; the SSL encoder's pyfunc gives its chosen layer."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from voxflow.anonymization.anonymizers import MATCHING_SETS, KnnVCAnonymizer
+from voxflow.anonymization.anonymizers import (MATCHING_SETS, ConversionAnonymizer,
+                                               KnnVCAnonymizer)
+from voxflow.anonymization.conversion import MODELS as CONVERTER_MODELS
+from voxflow.anonymization.conversion import CONVERTER_FILE, FeatureConverter, save_converter
 from voxflow.anonymization.audio import HOP, RATE
 from voxflow.anonymization.knnvc import KnnVC, KnnVCConfig
 from voxflow.anonymization.pyfunc import log_anonymizer, log_ssl
@@ -83,6 +86,34 @@ def test_the_registered_anonymizer_anonymizes_as_the_in_process_one(models, trac
     source = speech_like(7)
     expected = in_process(models).anonymize(source, RATE, np.random.default_rng(5))
     np.testing.assert_allclose(loaded.predict(source, params={"seed": 5}), expected, atol=1e-6)
+
+
+def test_the_registered_anonymizer_is_the_one_voxflow_anonymize_runs(models, tracking):
+    with mlflow.start_run(experiment_id=experiment_id()):
+        uri = log_anonymizer("knnvc-len", 0, CONFIG, models["ssl"], models["vocoder"])
+    anonymizer = mlflow.pyfunc.load_model(uri).unwrap_python_model().anonymizer()
+    source = speech_like(7)
+    np.testing.assert_allclose(anonymizer.anonymize(source, RATE, np.random.default_rng(5)),
+                               in_process(models).anonymize(source, RATE,
+                                                            np.random.default_rng(5)),
+                               atol=1e-6)
+
+
+def test_a_registered_conversion_variant_anonymizes_as_the_in_process_one(models, tracking,
+                                                                         tmp_path):
+    torch.manual_seed(0)
+    converter = FeatureConverter(replace(CONVERTER_MODELS["tiny"], feature_dim=32)).eval()
+    save_converter(converter, tmp_path / CONVERTER_FILE)
+    with mlflow.start_run(experiment_id=experiment_id()):
+        uri = log_anonymizer("wavlm-conv", 0, ssl_dir=models["ssl"],
+                             vocoder_dir=models["vocoder"], conversion=(tmp_path, "spk1"))
+    values = models["values"]
+    expected = ConversionAnonymizer(models["encoder"], LAYER, converter, models["sets"]["spk1"],
+                                    None if values is None else values["spk1"],
+                                    models["vocode"]).anonymize(speech_like(7), RATE,
+                                                                np.random.default_rng(0))
+    np.testing.assert_allclose(mlflow.pyfunc.load_model(uri).predict(speech_like(7)), expected,
+                               atol=1e-5)
 
 
 def test_the_registered_encoder_gives_its_chosen_layer(models, tracking):

@@ -403,20 +403,18 @@ class _Evaluation:
 
 
 def _row(params: AnonymizationParams, stage: str, name: str, run_params: dict,
-         inputs: list[Path],
-         anonymize: Callable[[], dict], evaluation: _Evaluation, anonymized_dir: Path,
-         out_dir: Path, metrics_path: Path, train_attacker: bool = True,
+         inputs: list[Path], anonymize: Callable[[], dict], evaluation: _Evaluation,
+         anonymized_dir: Path, out_dir: Path, metrics_path: Path, train_attacker: bool = True,
          informed: Path | None = None) -> dict:
     """One row of table 1 under the MLflow run of `stage` (dvc.yaml's name): `anonymize()` (its
-    counts), then `_evaluate`;
-    the metrics to `metrics_path` and, with the row's name, to out_dir/evaluation.json; scored
-    trials, predictions and transcripts as CSV beside them."""
+    counts), then `_evaluate`; the metrics to `metrics_path` and, with the row's name, to
+    out_dir/evaluation.json; scored trials, predictions and transcripts as CSV beside them."""
     import mlflow
 
     run_params = {"system": name, "seed": params.seed, **run_params,
                   "evaluation": params.evaluation}
-    inputs += [Path(p) for p in (evaluation.asv_dir, evaluation.emotion_dir,
-                                 evaluation.asr_dir)]
+    inputs = [*inputs, *(Path(p) for p in (evaluation.asv_dir, evaluation.emotion_dir,
+                                           evaluation.asr_dir))]
     with stage_run(stage, run_params, inputs=inputs):
         metrics = {f"anonymization/{key}": value for key, value in anonymize().items()}
         metrics |= _evaluate(params, name, anonymized_dir, evaluation, out_dir, train_attacker,
