@@ -208,7 +208,7 @@ def admix_folders(first_dir: Path, second_dir: Path, out_dir: Path, p: float,
         elif utt_id in rejected[chosen].index:
             rejects.append(rejected[chosen].loc[utt_id])
         else:
-            raise ValueError(f"{utt_id}: anonymized by {(second_dir, first_dir)[chosen == 0]} "
+            raise ValueError(f"{utt_id}: anonymized by {(first_dir, second_dir)[chosen]} "
                              f"only partly: in neither its {TABLE} nor its {REJECTS}")
     result = pd.DataFrame(rows, columns=[*tables[0].columns, "from_first"])
     result.to_csv(out_dir / TABLE, index=False)

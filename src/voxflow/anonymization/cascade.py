@@ -19,7 +19,6 @@ and F0): of the source only the words survive, which is what the cascade is for.
 """
 from __future__ import annotations
 
-import bisect
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +30,10 @@ LANGUAGE = "en-us"      # the synthetic LibriTTS's language (voxflow.synth.langu
 
 
 def nearest_word(word: str, vocabulary: list[str]) -> str:
-    """`word` if it is in the sorted `vocabulary`, else its word nearest in characters
-    (Levenshtein distance; ties to the first)."""
+    """The word of `vocabulary` nearest to `word` in characters (Levenshtein distance, ties to
+    the first): `word` itself when the vocabulary has it (the only one at distance 0)."""
     if not vocabulary:
         raise ValueError("the vocabulary is empty")
-    index = bisect.bisect_left(vocabulary, word)
-    if index < len(vocabulary) and vocabulary[index] == word:
-        return word
     match, _, _ = process.extractOne(word, vocabulary, scorer=distance.Levenshtein.distance)
     return match
 
@@ -86,7 +82,7 @@ def load_cascade(asr_file: Path, acoustic_file: Path, duration_file: Path,
     """The cascade from the files the DAGs write: the recognizer (anon-asr's asr.pt) and the
     MLMS voice: an acoustic and the duration model (model.pt of `voxflow.mlms.training`), the
     linguistic folder (its lexicon and phone spec) and the WORLD config (world.json of the
-    mlms-world stage) they were trained on."""
+    mlms-features stage) they were trained on."""
     from voxflow.anonymization.asr import load_asr
     from voxflow.mlms.data import read_lexicon, read_spec
     from voxflow.mlms.synthesis import Voice

@@ -72,8 +72,8 @@ def add_stages(stage) -> list[argparse.ArgumentParser]:
             if argument.startswith("--"):
                 p.add_argument(argument, type=Path, required=True, help=what)
             else:
-                p.add_argument(argument, type=str if argument in ("system", "p", "variant") else Path,
-                               help=what)
+                names = ("system", "p", "variant")     # the strings; the rest are paths
+                p.add_argument(argument, type=str if argument in names else Path, help=what)
         p.set_defaults(func=_stage(function))
         return p
 
@@ -109,8 +109,7 @@ def add_stages(stage) -> list[argparse.ArgumentParser]:
                "evaluate it: EER (two attackers), UAR and WER", system, manifest, iemocap,
                ssl_dir, vocoder_dir, asv, emotion, asr, anonymized, out, metrics),
         parser("anon-cascade", "cascade", "the cascaded ASR-TTS row (table 1, ID 4): "
-               "anonymize and evaluate", manifest, iemocap,
-               *voice, asv, emotion, asr,
+               "anonymize and evaluate", manifest, iemocap, *voice, asv, emotion, asr,
                anonymized, out, metrics),
         parser("anon-admixture", "admixture", "a random admixture row: the two systems' "
                "anonymized utterances drawn per utterance, evaluated with the informed attacker",

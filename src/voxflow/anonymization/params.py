@@ -15,11 +15,6 @@ from voxflow.stage_io import parse, with_preset
 
 KINDS = ("origin", "knnvc")
 CASCADE = "cascade"             # the cascade's row of table 1
-
-
-def admixture_row(p: float) -> str:
-    """The name of the admixture row at `p`, as its anon-admixture@<p> stage writes it."""
-    return f"admixture-{p:g}"
 # a training section of params.yaml -> the module holding its model and recipe presets
 MODULES = {"ssl_training": ssl, "vocoder_training": vocoder, "asv_training": asv,
            "emotion_training": emotion, "asr_training": asr, "conversion_training": conversion}
@@ -40,6 +35,11 @@ class SSLParams:
     layer: int | None           # the layer kNN-VC and the vocoder use; None: the best phone
     #                             layer of the trained model by the linear probes
     probe_share: float          # held-out share of each speaker's probe utterances
+
+
+def admixture_row(p: float) -> str:
+    """The name of the admixture row at `p`, as its anon-admixture@<p> stage writes it."""
+    return f"admixture-{p:g}"
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ models.
 The encoder gives the layer the anonymization DAG chose (its metadata's `layer`; `params=
 {"layer": n}` another). An anonymizer draws everything (target speaker, speed, noise; the
 cascade's voice; the admixture's system) from `seed`: the same seed, the same output. The
-admixture's `p` defaults to the one it was registered with. All take 16 kHz mono audio. The model folders carry the voxflow
-package, so loading needs the pinned requirements only.
+admixture's `p` defaults to the one it was registered with. All take 16 kHz mono audio. The
+model folders carry the voxflow package, so loading needs the pinned requirements only.
 """
 from __future__ import annotations
 
@@ -156,13 +156,13 @@ def log_anonymizer(system: str, seed: int, knnvc: KnnVCConfig | None = None,
         if cascade is not None:
             config["cascade"] = {"postfilter": cascade.postfilter}
             voice = folder / "voice"
-            voice.mkdir()
-            for source, name in zip((cascade.acoustic, cascade.duration, cascade.world_json),
-                                    (VOICE_FILES[0], VOICE_FILES[1], VOICE_FILES[3])):
-                shutil.copy(source, voice / name)
-            (voice / VOICE_FILES[2]).mkdir()
-            for name in (SPEC, LEXICON):
-                shutil.copy(Path(cascade.linguistic_dir) / name, voice / VOICE_FILES[2] / name)
+            acoustic, duration, linguistic, world = (voice / name for name in VOICE_FILES)
+            linguistic.mkdir(parents=True)
+            for source, dest in ((cascade.acoustic, acoustic), (cascade.duration, duration),
+                                 (cascade.world_json, world),
+                                 *((Path(cascade.linguistic_dir) / name, linguistic / name)
+                                   for name in (SPEC, LEXICON))):
+                shutil.copy(source, dest)
             artifacts |= {"asr": str(shutil.copy(Path(cascade.asr_dir) / ASR_FILE,
                                                  folder / ASR_FILE)),
                           "voice": str(voice)}
