@@ -43,3 +43,21 @@ def test_the_pipelines_together_are_the_whole_dvc_dag(compiled, dvc):
 def test_a_system_registers_its_stages_and_its_pipeline(system):
     assert callable(cli_module(system).add_stages)
     assert system in kfp_runner.pipelines()
+
+
+def test_the_registry_records_stay_out_of_git():
+    """The register and promote stages' outputs describe the local MLflow store, which git does
+    not hold: were they in git, a fresh clone's `dvc repro` would find them up to date and
+    register nothing in its new store."""
+    import subprocess
+
+    import yaml
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    records = [next(iter(out)) if isinstance(out, dict) else out
+               for name, stage in stages.items() if name.endswith(("-register", "-promote"))
+               for kind in ("outs", "metrics") for out in stage.get(kind, [])]
+    assert len(records) >= 9     # a record per register and promote stage of every system
+    tracked = subprocess.run(["git", "ls-files", *records], cwd=REPO, capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert not tracked, tracked
