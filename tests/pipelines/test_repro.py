@@ -21,17 +21,20 @@ from dvc.stage import PipelineStage
 
 REPO = Path(__file__).parents[2]
 
-# every training and the slowest evaluations shortened, the MLMS corpus at its tiny size: each
-# DAG end to end in a few minutes
+# every training and the slowest evaluations shortened, the GRID and MLMS corpora at their tiny
+# sizes (the small GRID's 160 videos cost the AV-SE stages 4 minutes): each DAG end to end in a
+# few minutes
 FEW_STEPS = {
-    "synth": {"sizes": {"mlms": "tiny"}},
+    "synth": {"sizes": {"grid": "tiny", "mlms": "tiny"}},
     "vocoder": {"teacher": {"steps": 10, "validate_every": 10, "checkpoint_every": 10,
                             "validation_utterances": 1, "validation_seconds": 0.1},
                 "student": {"steps": 10, "checkpoint_every": 10},
                 "evaluation": {"utterances": 2, "max_seconds": 0.5, "seen_speaker_utterances": 1}},
     "antispoof": {"gmm": {"max_iter": 5},
                   "training": {"epochs": 1, "classifier_epochs": 1}},
-    "avse": {"training": {"steps": 10, "validate_every": 10, "checkpoint_every": 10}},
+    "avse": {"mixing": {"mixtures_per_utterance": 1},
+             "training": {"steps": 4, "batch_size": 4, "segment_seconds": 0.4,
+                          "validate_every": 4, "checkpoint_every": 4}},
     "mlms": {part: {"steps": 4, "validate_every": 4, "checkpoint_every": 4}
              for part in ("training", "adaptation_training", "duration_training")}
             | {"evaluation": {"utterances": 1, "bound_utterances": 2,
