@@ -26,6 +26,7 @@ from voxflow.anonymization.vocoder import (MODELS, VOCODER_FILE, Generator, MelG
 from voxflow.tracking import experiment_id
 
 LAYER = 2
+GRIFFIN_LIM_ITERATIONS = 4     # the matching sets' (a few: the pyfunc runs as in process either way)
 CONFIG = KnnVCConfig(length_variation=(0.8, 1.2))
 
 
@@ -54,8 +55,9 @@ def models(request, tmp_path_factory):
     else:
         (folder / "vocoder").mkdir()
         values = {name: torch.from_numpy(mel_frames(wave)) for name, wave in targets.items()}
-        vocoder = MelGriffinLim()
-    torch.save({"layer": LAYER, "sets": sets, "values": values, "vocoder": request.param},
+        vocoder = MelGriffinLim(GRIFFIN_LIM_ITERATIONS)
+    torch.save({"layer": LAYER, "sets": sets, "values": values, "vocoder": request.param,
+                "griffin_lim_iterations": GRIFFIN_LIM_ITERATIONS},
                folder / "vocoder" / MATCHING_SETS)
     return {"ssl": folder / "ssl", "vocoder": folder / "vocoder", "encoder": encoder,
             "sets": sets, "values": values, "vocode": vocoder}

@@ -124,3 +124,15 @@ def test_dvc_repro_builds_the_dag_once(tmp_path):
     ingest_grid = next(c for c in children if c.info.run_name == "ingest@grid")
     lock_md5 = json.loads(ingest_grid.data.tags["voxflow.data_version"])["data/corpora/GRID"]
     assert lock_md5.endswith(".dir")          # taken from dvc.lock, recorded by synth@grid
+    # every model a register stage recorded is in the clone's own store, @candidate
+    recorded = {}
+    for record in (clone / "metrics").glob("*/candidate.json"):
+        decision = json.loads(record.read_text())
+        recorded[decision["model_name"]] = decision["version"]
+    recorded |= json.loads((clone / "metrics" / "anonymization" / "registered.json").read_text())[
+        "versions"]
+    assert {"voxflow-upw-vocoder", "voxflow-antispoof", "voxflow-avse", "voxflow-mlms",
+            "voxflow-ssl", "voxflow-anonymizer-knnvc"} <= set(recorded)
+    client = mlflow.MlflowClient()
+    assert {name: str(client.get_model_version_by_alias(name, "candidate").version)
+            for name in recorded} == recorded

@@ -36,7 +36,7 @@ KEPT_COLUMNS = ("utt_id", "corpus", "split", "speaker", "gender", "text", "emoti
 TABLE, REJECTS = "anonymized.csv", "rejects.csv"
 # the target speakers' matching sets, beside the vocoder: {"layer": int, "sets": {speaker:
 # (N, D)}, "values": None or {speaker: (N, 80)}, the same frames' log-mels (knnvc.KnnVC),
-# "vocoder": one of vocoder.VOCODERS}
+# "vocoder": one of vocoder.VOCODERS, "griffin_lim_iterations": int, of mel-griffin-lim}
 MATCHING_SETS = "matching_sets.pt"
 
 
@@ -106,7 +106,8 @@ def _vocoder(vocoder_dir: Path, matching: dict) -> Callable[[np.ndarray], np.nda
     """The matching sets' vocoder: Griffin-Lim, or the HiFi-GAN saved in `vocoder_dir`."""
     from voxflow.anonymization.vocoder import VOCODER_FILE, MelGriffinLim, load_vocoder, vocode
 
-    return (MelGriffinLim() if matching["vocoder"] == "mel-griffin-lim"
+    return (MelGriffinLim(matching["griffin_lim_iterations"])
+            if matching["vocoder"] == "mel-griffin-lim"
             else partial(vocode, load_vocoder(Path(vocoder_dir) / VOCODER_FILE)))
 
 

@@ -111,6 +111,7 @@ class AnonymizationParams:
     vocoder: str                    # what kNN-VC's matched frames carry and what makes audio
     #                                 of them (`vocoder.VOCODERS`): ssl-hifigan, mel-hifigan,
     #                                 mel-griffin-lim
+    griffin_lim_iterations: int     # of mel-griffin-lim (momentum 0.99)
     ssl_training: ssl.SSLTrainConfig
     vocoder_training: vocoder.VocoderTrainConfig
     asv_training: asv.ASVTrainConfig
@@ -132,6 +133,9 @@ class AnonymizationParams:
         if self.vocoder not in vocoder.VOCODERS:
             raise ValueError(f"params.yaml anonymization.vocoder: {self.vocoder!r} is not one "
                              f"of {', '.join(vocoder.VOCODERS)}")
+        if self.griffin_lim_iterations < 1:
+            raise ValueError(f"params.yaml anonymization.griffin_lim_iterations must be >= 1, "
+                             f"got {self.griffin_lim_iterations}")
 
     @property
     def ssl_model(self) -> ssl.SSLConfig:

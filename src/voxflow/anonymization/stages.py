@@ -152,7 +152,9 @@ def vocoder(ssl_dir: Path, probes_metrics: Path, manifest: Path, out_dir: Path,
     layer = int(read_json(Path(probes_metrics))["layer"])
     encoder = ssl_model.load_encoder(Path(ssl_dir) / ssl_model.SSL_FILE)
     run_params = {"preset": params.preset, "seed": params.seed, "layer": layer,
-                  "vocoder": params.vocoder, "training": params.vocoder_training}
+                  "vocoder": params.vocoder,
+                  "griffin_lim_iterations": params.griffin_lim_iterations,
+                  "training": params.vocoder_training}
     with stage_run("anon-vocoder", run_params,
                    inputs=[Path(ssl_dir), Path(probes_metrics), Path(manifest)]):
         table, waves = read_waves(libritts_role(manifest_table(Path(manifest)), "train"),
@@ -175,7 +177,9 @@ def vocoder(ssl_dir: Path, probes_metrics: Path, manifest: Path, out_dir: Path,
                     targets.append(np.pad(waves[i], (0, HOP))[:len(rebuilt) * HOP])
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         torch.save({"layer": layer, "sets": sets, "values": values or None,
-                    "vocoder": params.vocoder}, Path(out_dir) / MATCHING_SETS)
+                    "vocoder": params.vocoder,
+                    "griffin_lim_iterations": params.griffin_lim_iterations},
+                   Path(out_dir) / MATCHING_SETS)
         if inputs:
             train_vocoder(inputs, targets, Path(out_dir),
                           params.vocoder_model(inputs[0].shape[1]), params.vocoder_training,
