@@ -3,9 +3,11 @@ into them (so it runs on its own), and the systems' pipelines together have ever
 dvc.yaml; parametrized over the registry of systems (`voxflow.systems`)."""
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kfp_ir import compile_ir, dvc_dag, stage_dag
 from voxflow import kfp_runner
@@ -49,10 +51,6 @@ def test_the_registry_records_stay_out_of_git():
     """The register and promote stages' outputs describe the local MLflow store, which git does
     not hold: were they in git, a fresh clone's `dvc repro` would find them up to date and
     register nothing in its new store."""
-    import subprocess
-
-    import yaml
-
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     records = [next(iter(out)) if isinstance(out, dict) else out
                for name, stage in stages.items() if name.endswith(("-register", "-promote"))
