@@ -42,6 +42,20 @@ def test_crops_are_aligned_with_the_log_mel_frames(avse_data):
         assert np.array_equal(train.video[k], video[:len(train.video[k])])   # the target's face
 
 
+def test_the_statistics_weigh_each_mixture_alike(avse_data):
+    """Summed per distinct video, the pixel moments equal those of every mixture's crops laid
+    end to end (a video counts once per mixture that shows it)."""
+    train = EnhancementSet(avse_data["features"], avse_data["crops"], "train")
+    statistics = train.statistics()
+    pixels = np.concatenate([v.reshape(-1) for v in train.video]).astype(np.float64) / 255
+    frames = np.concatenate(train.noisy).astype(np.float64)
+    assert len(train.video) > train.index["target"].nunique()      # videos are shared
+    assert np.isclose(statistics.video_mean, pixels.mean(), rtol=1e-9)
+    assert np.isclose(statistics.video_std, pixels.std(), rtol=1e-9)
+    assert np.allclose(statistics.mel_mean, frames.mean(0), rtol=1e-6)
+    assert np.allclose(statistics.mel_std, frames.std(0), rtol=1e-6)
+
+
 def test_a_segment_takes_the_same_span_of_audio_and_video(avse_data):
     train = EnhancementSet(avse_data["features"], avse_data["crops"], "train")
     whole = train.batch([0])

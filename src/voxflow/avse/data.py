@@ -99,8 +99,12 @@ class EnhancementSet:
                              f"{crops_dir}")
         step = mel_frames_per_video_frame()
         self.noisy, self.clean, self.video = [], [], []
+        videos = {}     # target -> its crops, read once: every mixture of a target shares them
         for row in self.index.itertuples():
-            video = np.load(Path(crops_dir) / crops.loc[row.target, "crops_path"])
+            if row.target not in videos:
+                videos[row.target] = np.load(Path(crops_dir) / crops.loc[row.target,
+                                                                          "crops_path"])
+            video = videos[row.target]
             frames = min(row.frames // step, len(video))
             self.noisy.append(np.load(Path(features_dir) / row.noisy_path)[:frames * step])
             self.clean.append(np.load(Path(features_dir) / row.clean_path)[:frames * step])
@@ -110,11 +114,21 @@ class EnhancementSet:
         return len(self.index)
 
     def statistics(self) -> Statistics:
+        """Over every mixture's frames; the pixels of a video count once per mixture that
+        shows it, summed per distinct video (concatenating the copies took gigabytes)."""
         frames = np.concatenate(self.noisy).astype(np.float64)
-        pixels = np.concatenate([v.reshape(-1) for v in self.video]).astype(np.float64) / 255
+        count = total = squares = 0.0
+        shown = self.index.groupby(["target", self.index["frames"]]).indices
+        for mixtures in shown.values():
+            pixels = self.video[mixtures[0]].astype(np.float64) / 255
+            count += len(mixtures) * pixels.size
+            total += len(mixtures) * pixels.sum()
+            squares += len(mixtures) * np.square(pixels).sum()
+        mean = total / count
+        std = np.sqrt(max(squares / count - mean ** 2, 0.0))
         return Statistics(frames.mean(0).astype(np.float32),
                           np.maximum(frames.std(0), 1e-3).astype(np.float32),
-                          float(pixels.mean()), float(max(pixels.std(), 1e-3)))
+                          float(mean), float(max(std, 1e-3)))
 
     def batch(self, indices, spans=None) -> dict[str, torch.Tensor]:
         """The mixtures `indices`, whole, or of each the video frames [start, end) of `spans`
