@@ -118,7 +118,7 @@ class EnhancementSet:
         shows it, summed per distinct video (concatenating the copies took gigabytes)."""
         frames = np.concatenate(self.noisy).astype(np.float64)
         count = total = squares = 0.0
-        shown = self.index.groupby(["target", self.index["frames"]]).indices
+        shown = self.index.groupby(["target", "frames"]).indices
         for mixtures in shown.values():
             pixels = self.video[mixtures[0]].astype(np.float64) / 255
             count += len(mixtures) * pixels.size
