@@ -88,6 +88,23 @@ def anon_vocoder(ssl: Input[Model], probes: Input[Metrics], manifest: Input[Data
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
+def anon_features(ssl: Input[Model], probes: Input[Metrics], manifest: Input[Dataset],
+                  iemocap: Input[Dataset], options_json: str, features: Output[Dataset],
+                  mlflow_tracking_uri: str, parent_run_id: str, kfp_run_id: str):
+    """The chosen layer's SSL features of every LibriTTS and IEMOCAP utterance: `features` is
+    the folder of data/anonymization/features."""
+    import json
+    from pathlib import Path
+
+    from voxflow.anonymization import stages
+    from voxflow.tracking import enter_kfp_task
+
+    enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id)
+    stages.features(Path(ssl.path), Path(probes.path), Path(manifest.path), Path(iemocap.path),
+                    Path(features.path), json.loads(options_json))
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
 def anon_evaluator(kind: str, manifest: Input[Dataset], options_json: str, model: Output[Model],
                    mlflow_tracking_uri: str, parent_run_id: str, kfp_run_id: str):
     """One of the evaluation's models trained on original speech, `kind` asv (the ignorant
@@ -106,7 +123,8 @@ def anon_evaluator(kind: str, manifest: Input[Dataset], options_json: str, model
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def anon_system(system: str, manifest: Input[Dataset], iemocap: Input[Dataset],
-                ssl: Input[Model], vocoder: Input[Model], asv: Input[Model],
+                ssl: Input[Model], vocoder: Input[Model], features: Input[Dataset],
+                asv: Input[Model],
                 emotion: Input[Model], asr: Input[Model], options_json: str,
                 anonymized: Output[Dataset], evaluation: Output[Artifact],
                 metrics: Output[Metrics], mlflow_tracking_uri: str, parent_run_id: str,
@@ -123,9 +141,9 @@ def anon_system(system: str, manifest: Input[Dataset], iemocap: Input[Dataset],
 
     enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id, pipeline_name)
     values = stages.system(system, Path(manifest.path), Path(iemocap.path), Path(ssl.path),
-                           Path(vocoder.path), Path(asv.path), Path(emotion.path),
-                           Path(asr.path), Path(anonymized.path), Path(evaluation.path),
-                           Path(metrics.path), json.loads(options_json))
+                           Path(vocoder.path), Path(features.path), Path(asv.path),
+                           Path(emotion.path), Path(asr.path), Path(anonymized.path),
+                           Path(evaluation.path), Path(metrics.path), json.loads(options_json))
     for name, value in values.items():
         if math.isfinite(value):
             metrics.log_metric(name, value)
@@ -189,7 +207,8 @@ def anon_admixture(p: str, manifest: Input[Dataset], iemocap: Input[Dataset],
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def anon_conversion(variant: str, manifest: Input[Dataset], iemocap: Input[Dataset],
-                    ssl: Input[Model], vocoder: Input[Model], asv: Input[Model],
+                    ssl: Input[Model], vocoder: Input[Model], features: Input[Dataset],
+                    asv: Input[Model],
                     emotion: Input[Model], asr: Input[Model], options_json: str,
                     model: Output[Model], anonymized: Output[Dataset],
                     evaluation: Output[Artifact], metrics: Output[Metrics],
@@ -207,9 +226,10 @@ def anon_conversion(variant: str, manifest: Input[Dataset], iemocap: Input[Datas
 
     enter_kfp_task(mlflow_tracking_uri, parent_run_id, kfp_run_id, pipeline_name)
     values = stages.conversion(variant, Path(manifest.path), Path(iemocap.path), Path(ssl.path),
-                               Path(vocoder.path), Path(asv.path), Path(emotion.path),
-                               Path(asr.path), Path(model.path), Path(anonymized.path),
-                               Path(evaluation.path), Path(metrics.path), json.loads(options_json))
+                               Path(vocoder.path), Path(features.path), Path(asv.path),
+                               Path(emotion.path), Path(asr.path), Path(model.path),
+                               Path(anonymized.path), Path(evaluation.path), Path(metrics.path),
+                               json.loads(options_json))
     for name, value in values.items():
         if math.isfinite(value):
             metrics.log_metric(name, value)

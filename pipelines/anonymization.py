@@ -1,6 +1,7 @@
 """The anonymization DAG of dvc.yaml as a Kubeflow pipeline.
 
-`build(gpus)`: anon-corpus -> anon-ssl -> anon-probes -> anon-vocoder; synth@mlms -> ingest@mlms
+`build(gpus)`: anon-corpus -> anon-ssl -> anon-probes -> anon-vocoder and anon-features (the
+sources' SSL features, once for the rows); synth@mlms -> ingest@mlms
 for the probes' phone alignments and the cascade's voice (mlms-features -> mlms-linguistic ->
 mlms-train of `cascade.voice`, mlms-duration); synth@iemocap -> ingest@iemocap; the
 evaluation's models trained on original speech (anon-asv, anon-emotion, anon-asr); then the
@@ -17,8 +18,9 @@ from kfp import dsl
 from kfp.dsl.graph_component import GraphComponent
 
 from components.anonymization import (anon_admixture, anon_cascade, anon_conversion,
-                                      anon_corpus, anon_evaluator, anon_probes, anon_register,
-                                      anon_report, anon_ssl, anon_system, anon_vocoder)
+                                      anon_corpus, anon_evaluator, anon_features, anon_probes,
+                                      anon_register, anon_report, anon_ssl, anon_system,
+                                      anon_vocoder)
 from components.mlms import mlms_duration, mlms_features, mlms_linguistic, mlms_train
 from pipelines.common import (PARAMS, SYNTH_DEFAULTS, corpus_tasks, ingest_default, parent_run,
                               section_default, synth_size_default, train_on)
@@ -72,6 +74,10 @@ def build(gpus: int = 1) -> GraphComponent:
                                             **options, **tracking),
                                gpus, TRAINING_CPU, TRAINING_MEMORY)
             vocoder.set_display_name("anon-vocoder")
+            features = anon_features(ssl=ssl.outputs["model"], probes=probes.outputs["metrics"],
+                                     manifest=libritts, iemocap=iemocap.outputs["manifest"],
+                                     **options, **tracking)
+            features.set_display_name("anon-features")
             evaluators = {}
             for kind, manifest in (("asv", libritts), ("emotion", iemocap.outputs["manifest"]),
                                    ("asr", libritts)):
@@ -83,13 +89,14 @@ def build(gpus: int = 1) -> GraphComponent:
             inputs = {"manifest": libritts, "iemocap": iemocap.outputs["manifest"],
                       **{kind: task.outputs["model"] for kind, task in evaluators.items()}}
             vocoding = {"ssl": ssl.outputs["model"], "vocoder": vocoder.outputs["model"]}
+            encoded = {**vocoding, "features": features.outputs["features"]}
             in_loop = {**options, **tracking, "parent_run_id": "", "pipeline_name": PIPELINE_RUN}
             with dsl.ParallelFor(SYSTEMS, name="systems") as system:
                 # the parent run is found by its tags inside a loop (see anon_system)
-                evaluated = train_on(anon_system(system=system, **inputs, **vocoding,
+                evaluated = train_on(anon_system(system=system, **inputs, **encoded,
                                                  **in_loop), gpus, TRAINING_CPU, TRAINING_MEMORY)
                 evaluated.set_display_name("anon-system")
-            second = train_on(anon_system(system=SECOND, **inputs, **vocoding, **options,
+            second = train_on(anon_system(system=SECOND, **inputs, **encoded, **options,
                                           **tracking), gpus, TRAINING_CPU, TRAINING_MEMORY)
             second.set_display_name(f"anon-system-{SECOND}")
             cascade = train_on(anon_cascade(**inputs, **voice, **options, **tracking),
@@ -103,7 +110,7 @@ def build(gpus: int = 1) -> GraphComponent:
                     gpus, TRAINING_CPU, TRAINING_MEMORY)
                 admixed.set_display_name("anon-admixture")
             with dsl.ParallelFor(VARIANTS, name="conversions") as variant:
-                converted = train_on(anon_conversion(variant=variant, **inputs, **vocoding,
+                converted = train_on(anon_conversion(variant=variant, **inputs, **encoded,
                                                      **in_loop), gpus, TRAINING_CPU,
                                      TRAINING_MEMORY)
                 converted.set_display_name("anon-conversion")

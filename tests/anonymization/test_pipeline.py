@@ -32,8 +32,8 @@ def test_compile_writes_every_task_of_the_anonymization_pipeline(tmp_path):
     assert {task["taskInfo"]["name"] for task in dag_tasks(ir).values()} == {
         "start-parent-run", "stages", "end-parent-run", "systems", "admixtures", "conversions",
         "synth-mlms", "ingest-mlms", "synth-iemocap", "ingest-iemocap", "anon-corpus",
-        "anon-probes", "mlms-features", "mlms-linguistic", *TRAINING_TASKS, "anon-report",
-        "anon-register"}
+        "anon-probes", "anon-features", "mlms-features", "mlms-linguistic", *TRAINING_TASKS,
+        "anon-report", "anon-register"}
     defaults = {name: spec.get("defaultValue")
                 for name, spec in ir["root"]["inputDefinitions"]["parameters"].items()}
     assert json.loads(defaults["anonymization_options"]) == PARAMS["anonymization"]
@@ -101,7 +101,8 @@ def test_a_local_run_of_the_anonymization_pipeline(tmp_path, tracking, monkeypat
     stages = pipeline_stage_runs("kfp-anonymization")
     assert stages == {f"anon-system@{s}" for s in options["systems"]} | {
         "synth@mlms", "ingest@mlms", "synth@iemocap", "ingest@iemocap", "anon-corpus",
-        "anon-ssl", "anon-probes", "anon-vocoder", "anon-asv", "anon-emotion", "anon-asr",
+        "anon-ssl", "anon-probes", "anon-vocoder", "anon-features", "anon-asv", "anon-emotion",
+        "anon-asr",
         "mlms-features", "mlms-linguistic", f"mlms-train@{SECTION['cascade']['voice']}",
         "mlms-duration", "anon-cascade", "anon-admixture@0.5", f"anon-conversion@{variant}",
         "anon-report", "anon-register"}

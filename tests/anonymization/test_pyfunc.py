@@ -1,7 +1,8 @@
 """A kNN-VC anonymizer end to end (encoder -> matching -> vocoder, untrained tiny models, with
 a HiFi-GAN on the matched features and with Griffin-Lim on the matched log-mels): the same seed
 gives the same audio, and the registered pyfunc model loads and anonymizes as the in-process one
-does, as does a conversion variant's; the SSL encoder's pyfunc gives its chosen layer."""
+does, as does a conversion variant's; the SSL encoder's pyfunc gives its chosen layer; the DAG's
+loaders given anon-features's stored features anonymize exactly as without them."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -13,14 +14,16 @@ import pytest
 import torch
 
 from voxflow.anonymization.anonymizers import (MATCHING_SETS, ConversionAnonymizer,
-                                               KnnVCAnonymizer)
+                                               KnnVCAnonymizer, load_conversion_anonymizer,
+                                               load_knnvc_anonymizer)
 from voxflow.anonymization.conversion import MODELS as CONVERTER_MODELS
 from voxflow.anonymization.conversion import CONVERTER_FILE, FeatureConverter, save_converter
 from voxflow.anonymization.audio import HOP, RATE
 from voxflow.anonymization.knnvc import KnnVC, KnnVCConfig
 from voxflow.anonymization.pyfunc import log_anonymizer, log_ssl
 from voxflow.anonymization.ssl import MODELS as SSL_MODELS
-from voxflow.anonymization.ssl import SSL_FILE, features, new_encoder, save_encoder
+from voxflow.anonymization.ssl import (SSL_FILE, STORED_FEATURES, features, new_encoder,
+                                       save_encoder, store_features, wave_key)
 from voxflow.anonymization.vocoder import (MODELS, VOCODER_FILE, Generator, MelGriffinLim,
                                            mel_frames, save_vocoder, vocode)
 from voxflow.tracking import experiment_id
@@ -116,6 +119,24 @@ def test_a_registered_conversion_variant_anonymizes_as_the_in_process_one(models
                                                                 np.random.default_rng(0))
     np.testing.assert_allclose(mlflow.pyfunc.load_model(uri).predict(speech_like(7)), expected,
                                atol=1e-5)
+
+
+def test_stored_features_anonymize_exactly_as_the_encoder(models, tmp_path):
+    sources = [speech_like(7), speech_like(8)]
+    stored = store_features(models["encoder"], sources, LAYER, tmp_path / STORED_FEATURES)
+    torch.manual_seed(0)
+    save_converter(FeatureConverter(replace(CONVERTER_MODELS["tiny"], feature_dim=32)).eval(),
+                   tmp_path / CONVERTER_FILE)
+    for load in (partial(load_knnvc_anonymizer, models["ssl"] / SSL_FILE, models["vocoder"],
+                         CONFIG),
+                 partial(load_conversion_anonymizer, models["ssl"] / SSL_FILE,
+                         models["vocoder"], tmp_path / CONVERTER_FILE, "spk1")):
+        encoding, looking_up = load(), load(features_file=stored)
+        assert set(looking_up.stored) == {wave_key(source) for source in sources}
+        for source in sources:
+            assert np.array_equal(
+                looking_up.anonymize(source, RATE, np.random.default_rng(5)),
+                encoding.anonymize(source, RATE, np.random.default_rng(5)))
 
 
 def test_the_registered_encoder_gives_its_chosen_layer(models, tracking):

@@ -102,6 +102,40 @@ def test_layer_beyond_the_encoder_is_refused(encoder):
         ssl.features(encoder, vowel_wave(0), TINY.layers + 1)
 
 
+def test_stored_features_equal_the_encoders_bit_for_bit(encoder, waves, tmp_path):
+    path = ssl.store_features(encoder, waves[:3], 2, tmp_path / ssl.STORED_FEATURES)
+    stored = ssl.load_stored_features(path, 2)
+    for wave in waves[:3]:
+        np.testing.assert_array_equal(stored[ssl.wave_key(wave)], ssl.features(encoder, wave, 2))
+
+
+def test_features_are_looked_up_in_the_stored_ones(encoder):
+    wave = vowel_wave(0)
+    marker = np.full((3, TINY.dim), 7.0, np.float32)
+    assert ssl.features(encoder, wave, 2, {ssl.wave_key(wave): marker}) is marker
+
+
+def test_a_waveform_not_stored_is_encoded(encoder):
+    wave, other = vowel_wave(0), vowel_wave(1)
+    stored = {ssl.wave_key(other): np.zeros((3, TINY.dim), np.float32)}
+    np.testing.assert_array_equal(ssl.features(encoder, wave, 2, stored),
+                                  ssl.features(encoder, wave, 2))
+
+
+def test_a_changed_sample_changes_the_key():
+    wave = vowel_wave(0)
+    changed = wave.copy()
+    changed[100] = np.nextafter(changed[100], np.float32(1))
+    assert ssl.wave_key(changed) != ssl.wave_key(wave)
+    assert ssl.wave_key(wave.astype(np.float64)) == ssl.wave_key(wave)
+
+
+def test_stored_features_of_another_layer_are_refused(encoder, waves, tmp_path):
+    path = ssl.store_features(encoder, waves[:1], 2, tmp_path / ssl.STORED_FEATURES)
+    with pytest.raises(ValueError, match="holds layer 2's features, layer 3 wanted"):
+        ssl.load_stored_features(path, 3)
+
+
 def test_same_seed_gives_the_same_initial_weights():
     a, b = ssl.new_encoder(TINY, 3), ssl.new_encoder(TINY, 3)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),

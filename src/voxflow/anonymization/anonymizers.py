@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Protocol
@@ -57,16 +57,19 @@ class Origin:
 
 class KnnVCAnonymizer:
     """SSL encoder layer -> kNN-VC conversion -> vocoder, a function (T, D) converted frames ->
-    (T * HOP,) 16 kHz audio (`vocoder.vocode` with a HiFi-GAN, or `vocoder.MelGriffinLim`)."""
+    (T * HOP,) 16 kHz audio (`vocoder.vocode` with a HiFi-GAN, or `vocoder.MelGriffinLim`).
+    `stored`: the layer's features of some waveforms, computed before (`ssl.features`)."""
 
-    def __init__(self, encoder, layer: int, knnvc, vocoder: Callable[[np.ndarray], np.ndarray]):
+    def __init__(self, encoder, layer: int, knnvc, vocoder: Callable[[np.ndarray], np.ndarray],
+                 stored: Mapping[str, np.ndarray] | None = None):
         self.encoder, self.layer, self.knnvc, self.vocoder = encoder, layer, knnvc, vocoder
+        self.stored = stored
 
     def anonymize(self, waveform: np.ndarray, rate: int, rng: np.random.Generator,
                   speaker: str | None = None) -> np.ndarray:
         from voxflow.anonymization.ssl import features
 
-        source = features(self.encoder, resample(waveform, rate, RATE), self.layer)
+        source = features(self.encoder, resample(waveform, rate, RATE), self.layer, self.stored)
         return self.vocoder(self.knnvc.convert(source, rng, exclude=speaker))
 
 
@@ -78,10 +81,11 @@ class ConversionAnonymizer:
     themselves."""
 
     def __init__(self, encoder, layer: int, converter, target_set, target_values,
-                 vocoder: Callable[[np.ndarray], np.ndarray], k: int = 4):
+                 vocoder: Callable[[np.ndarray], np.ndarray], k: int = 4,
+                 stored: Mapping[str, np.ndarray] | None = None):
         """target_set (N, D): the target speaker's matching frames; target_values (N, 80) their
-        log-mels, or None for a vocoder of features."""
-        self.encoder, self.layer, self.converter = encoder, layer, converter
+        log-mels, or None for a vocoder of features; `stored` as KnnVCAnonymizer's."""
+        self.encoder, self.layer, self.converter, self.stored = encoder, layer, converter, stored
         self.target_set, self.target_values, self.vocoder, self.k = (target_set, target_values,
                                                                      vocoder, k)
 
@@ -94,8 +98,8 @@ class ConversionAnonymizer:
         from voxflow.anonymization.knnvc import knn_match
         from voxflow.anonymization.ssl import features
 
-        converted = convert(self.converter,
-                            features(self.encoder, resample(waveform, rate, RATE), self.layer))
+        converted = convert(self.converter, features(self.encoder, resample(waveform, rate, RATE),
+                                                     self.layer, self.stored))
         if self.target_values is not None:
             converted = knn_match(torch.from_numpy(converted), self.target_set, self.k,
                                   values=self.target_values).numpy()
@@ -122,11 +126,18 @@ def conversion_target(matching: dict, target: str | None) -> str:
     return target
 
 
+def _stored(features_file: Path | None, layer: int) -> dict[str, np.ndarray] | None:
+    from voxflow.anonymization.ssl import load_stored_features
+
+    return None if features_file is None else load_stored_features(Path(features_file), layer)
+
+
 def load_conversion_anonymizer(ssl_file: Path, vocoder_dir: Path, converter_file: Path,
-                               target: str) -> ConversionAnonymizer:
+                               target: str, features_file: Path | None = None
+                               ) -> ConversionAnonymizer:
     """A ConversionAnonymizer from the files the DAG writes: the encoder (ssl.pt), the matching
     sets and vocoder of `vocoder_dir`, the converter (conversion.CONVERTER_FILE) trained
-    towards `target`."""
+    towards `target`, and optionally anon-features's stored source features."""
     import torch
 
     from voxflow.anonymization.conversion import load_converter
@@ -137,13 +148,15 @@ def load_conversion_anonymizer(ssl_file: Path, vocoder_dir: Path, converter_file
     return ConversionAnonymizer(load_encoder(Path(ssl_file)), matching["layer"],
                                 load_converter(Path(converter_file)), matching["sets"][target],
                                 None if values is None else values[target],
-                                _vocoder(vocoder_dir, matching))
+                                _vocoder(vocoder_dir, matching),
+                                stored=_stored(features_file, matching["layer"]))
 
 
-def load_knnvc_anonymizer(ssl_file: Path, vocoder_dir: Path, config) -> KnnVCAnonymizer:
+def load_knnvc_anonymizer(ssl_file: Path, vocoder_dir: Path, config,
+                          features_file: Path | None = None) -> KnnVCAnonymizer:
     """A KnnVCAnonymizer with `config` (a KnnVCConfig) from the files the DAG writes: the encoder
     (ssl.pt) and `vocoder_dir`'s matching sets (MATCHING_SETS) with, for a HiFi-GAN, its
-    weights (vocoder.VOCODER_FILE)."""
+    weights (vocoder.VOCODER_FILE), and optionally anon-features's stored source features."""
     import torch
 
     from voxflow.anonymization.knnvc import KnnVC
@@ -152,7 +165,8 @@ def load_knnvc_anonymizer(ssl_file: Path, vocoder_dir: Path, config) -> KnnVCAno
     matching = torch.load(Path(vocoder_dir) / MATCHING_SETS, weights_only=True)
     return KnnVCAnonymizer(load_encoder(Path(ssl_file)), matching["layer"],
                            KnnVC(matching["sets"], config, matching["values"]),
-                           _vocoder(vocoder_dir, matching))
+                           _vocoder(vocoder_dir, matching),
+                           stored=_stored(features_file, matching["layer"]))
 
 
 def utterance_rng(seed: int, utt_id: str) -> np.random.Generator:

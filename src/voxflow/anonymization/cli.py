@@ -81,6 +81,7 @@ def add_stages(stage) -> list[argparse.ArgumentParser]:
     iemocap = ("iemocap_manifest", "the IEMOCAP manifest")
     ssl_dir = ("ssl_dir", "anon-ssl's folder")
     vocoder_dir = ("vocoder_dir", "anon-vocoder's folder")
+    features_dir = ("features_dir", "anon-features's folder")
     system = ("system", "a key of anonymization.systems")
     metrics = ("--metrics-path", "DVC metrics JSON")
     out = ("--out-dir", "the output folder")
@@ -102,12 +103,14 @@ def add_stages(stage) -> list[argparse.ArgumentParser]:
                ("--out-csv", "the probe table"), metrics),
         parser("anon-vocoder", "vocoder", "matching sets and the SSL-feature vocoder", ssl_dir,
                ("probes_metrics", "anon-probes's metrics"), manifest, out),
+        parser("anon-features", "features", "the SSL features of every source utterance, once",
+               ssl_dir, ("probes_metrics", "anon-probes's metrics"), manifest, iemocap, out),
         parser("anon-asv", "asv", "the ignorant attacker's ASV", manifest, out),
         parser("anon-emotion", "emotion", "the emotion recognizer's fold models", iemocap, out),
         parser("anon-asr", "asr", "the speech recognizer", manifest, out),
         parser("anon-system", "system", "anonymize LibriTTS and IEMOCAP with a system and "
                "evaluate it: EER (two attackers), UAR and WER", system, manifest, iemocap,
-               ssl_dir, vocoder_dir, asv, emotion, asr, anonymized, out, metrics),
+               ssl_dir, vocoder_dir, features_dir, asv, emotion, asr, anonymized, out, metrics),
         parser("anon-cascade", "cascade", "the cascaded ASR-TTS row (table 1, ID 4): "
                "anonymize and evaluate", manifest, iemocap, *voice, asv, emotion, asr,
                anonymized, out, metrics),
@@ -121,7 +124,7 @@ def add_stages(stage) -> list[argparse.ArgumentParser]:
         parser("anon-conversion", "conversion", "a WavLM-feature conversion row (table 1, IDs "
                "5-8): train the converter, anonymize and evaluate",
                ("variant", "a key of anonymization.conversion.variants"), manifest, iemocap,
-               ssl_dir, vocoder_dir, asv, emotion, asr,
+               ssl_dir, vocoder_dir, features_dir, asv, emotion, asr,
                ("--model-dir", "receives the converter"), anonymized, out, metrics),
         parser("anon-report", "report", "table 1 and the privacy/utility figure",
                ("evaluations_dir", "the folder of anon-system's evaluation folders"), out, metrics),

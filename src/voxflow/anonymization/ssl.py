@@ -19,8 +19,9 @@ loads the weights torchaudio's WAVLM_LARGE bundle downloads, a state dict of the
 """
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,13 +31,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchaudio.models import wavlm_model
+from tqdm import tqdm
 
 from voxflow.anonymization.audio import HOP, RATE
 from voxflow.features.spectral import mfcc
+from voxflow.parallel import progress_disabled
 
 log = logging.getLogger(__name__)
 
 SSL_FILE = "ssl.pt"
+STORED_FEATURES = "features.pt"     # `store_features`'s file in the anon-features folder
 # WavLM's conv feature extractor, (kernel, stride) per layer: 400-sample receptive field, 320 hop
 CONV_GEOMETRY = ((10, 5), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2), (2, 2))
 RECEPTIVE_FIELD = 400       # samples seen by one frame: frame t covers samples HOP*t .. HOP*t+400
@@ -286,12 +290,48 @@ def layer_features(encoder: SSLEncoder, wave: np.ndarray,
     return [h[0].float().cpu().numpy() for h in hidden]
 
 
-def features(encoder: SSLEncoder, wave: np.ndarray, layer: int) -> np.ndarray:
+def features(encoder: SSLEncoder, wave: np.ndarray, layer: int,
+             stored: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
     """(frames, dim) float32 features of `layer` (0: conv features, i: transformer layer i) of
-    one 16 kHz utterance (samples,)."""
+    one 16 kHz utterance (samples,). `stored`: this encoder's features of `layer` computed
+    before ({wave_key: features}, `load_stored_features`); a waveform found there costs no
+    encoder pass."""
     if not 0 <= layer <= encoder.config.layers:
         raise ValueError(f"layer must be in 0..{encoder.config.layers}, got {layer}")
-    return layer_features(encoder, wave, layer)[layer]
+    found = stored.get(wave_key(wave)) if stored else None
+    return layer_features(encoder, wave, layer)[layer] if found is None else found
+
+
+def wave_key(wave: np.ndarray) -> str:
+    """The key of a 16 kHz waveform's stored features: a digest of its float32 samples, so only
+    the very same samples find them."""
+    samples = np.ascontiguousarray(wave, dtype=np.float32)
+    return hashlib.blake2b(samples.tobytes(), digest_size=16).hexdigest()
+
+
+def store_features(encoder: SSLEncoder, waves: Sequence[np.ndarray], layer: int,
+                   path: Path) -> Path:
+    """Each waveform's `features` of `layer`, {"layer": layer, "features": {wave_key: (frames,
+    dim)}}, to `path`: the DAG computes its source utterances' features once (anon-features)
+    for every anonymization row."""
+    stored = {wave_key(wave): torch.from_numpy(features(encoder, wave, layer))
+              for wave in tqdm(waves, desc="SSL features", unit="utt", leave=False,
+                               disable=progress_disabled())}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"layer": layer, "features": stored}, path)
+    return path
+
+
+def load_stored_features(path: Path, layer: int) -> dict[str, np.ndarray]:
+    """`store_features`'s {wave_key: (frames, dim)}; ValueError if `path` holds another
+    layer's."""
+    saved = _read(path, "stored SSL features")
+    if not isinstance(saved, Mapping) or not {"layer", "features"} <= saved.keys():
+        raise ValueError(f"{path}: not stored SSL features (needs 'layer' and 'features')")
+    if saved["layer"] != layer:
+        raise ValueError(f"{path}: holds layer {saved['layer']}'s features, layer {layer} wanted")
+    return {key: value.numpy() for key, value in saved["features"].items()}
 
 
 # --- saving and loading -------------------------------------------------------------------

@@ -6,6 +6,8 @@ library:
     anon-ssl         HuBERT-style pretraining of the SSL encoder (or WavLM Large from a file)
     anon-probes      linear probes of every layer: phones (MLMS alignments) and speakers
     anon-vocoder     matching sets of the target speakers; the HiFi-GAN on prematched frames
+    anon-features    the chosen layer's features of every LibriTTS and IEMOCAP utterance, once
+                     for all the rows that encode them (kNN-VC's and the conversion's)
     anon-asv         the ignorant attacker's ASV, trained on original speech
     anon-emotion     the emotion recognizer's leave-one-session-out fold models
     anon-asr         the speech recognizer
@@ -188,6 +190,29 @@ def vocoder(ssl_dir: Path, probes_metrics: Path, manifest: Path, out_dir: Path,
     return Path(out_dir)
 
 
+def features(ssl_dir: Path, probes_metrics: Path, manifest: Path, iemocap_manifest: Path,
+             out_dir: Path, section: dict) -> Path:
+    """The chosen layer's SSL features of every LibriTTS and IEMOCAP utterance
+    (`ssl.store_features`) to out_dir/features.pt: each row that anonymizes through the encoder
+    looks its sources up there instead of encoding them again (the same numbers: a row's own
+    pass would compute them alike). Unreadable files are left out (the rows report them)."""
+    from voxflow.anonymization import ssl as ssl_model
+    from voxflow.anonymization.data import manifest_table, read_waves
+
+    params = _setup(section)
+    layer = int(read_json(Path(probes_metrics))["layer"])
+    path = Path(out_dir) / ssl_model.STORED_FEATURES
+    with stage_run("anon-features", {"layer": layer},
+                   inputs=[Path(ssl_dir), Path(probes_metrics), Path(manifest),
+                           Path(iemocap_manifest)]):
+        encoder = ssl_model.load_encoder(Path(ssl_dir) / ssl_model.SSL_FILE)
+        waves = [wave for table in (manifest, iemocap_manifest)
+                 for wave in read_waves(manifest_table(Path(table)), "source audio")[1]]
+        ssl_model.store_features(encoder, waves, layer, path)
+    log.info("anon-features: layer %d of %d utterances in %s", layer, len(waves), path)
+    return path
+
+
 def asv(manifest: Path, out_dir: Path, section: dict) -> Path:
     """The ignorant attacker's ASV: ECAPA-TDNN trained on the original LibriTTS training
     speakers, to out_dir/asv.pt."""
@@ -238,15 +263,19 @@ def asr(manifest: Path, out_dir: Path, section: dict) -> Path:
     return Path(out_dir) / MODEL_FILE
 
 
-def anonymizer(params: AnonymizationParams, system: str, ssl_dir: Path, vocoder_dir: Path):
-    """The `Anonymizer` of `system` from the trained encoder, matching sets and vocoder."""
+def anonymizer(params: AnonymizationParams, system: str, ssl_dir: Path, vocoder_dir: Path,
+               features_dir: Path | None = None):
+    """The `Anonymizer` of `system` from the trained encoder, matching sets and vocoder (and
+    anon-features's stored source features, given its folder)."""
     from voxflow.anonymization.anonymizers import Origin, load_knnvc_anonymizer
-    from voxflow.anonymization.ssl import SSL_FILE
+    from voxflow.anonymization.ssl import SSL_FILE, STORED_FEATURES
 
     settings = params.system(system)
     if settings.kind == "origin":
         return Origin()
-    return load_knnvc_anonymizer(Path(ssl_dir) / SSL_FILE, Path(vocoder_dir), settings.knnvc)
+    return load_knnvc_anonymizer(
+        Path(ssl_dir) / SSL_FILE, Path(vocoder_dir), settings.knnvc,
+        None if features_dir is None else Path(features_dir) / STORED_FEATURES)
 
 
 def _anonymize(params: AnonymizationParams, model, name: str, manifest: Path,
@@ -275,16 +304,19 @@ def _anonymize(params: AnonymizationParams, model, name: str, manifest: Path,
 
 
 def system(system: str, manifest: Path, iemocap_manifest: Path, ssl_dir: Path,
-           vocoder_dir: Path, asv_dir: Path, emotion_dir: Path, asr_dir: Path,
-           anonymized_dir: Path, out_dir: Path, metrics_path: Path, section: dict) -> dict:
+           vocoder_dir: Path, features_dir: Path, asv_dir: Path, emotion_dir: Path,
+           asr_dir: Path, anonymized_dir: Path, out_dir: Path, metrics_path: Path,
+           section: dict) -> dict:
     """One row of table 1 (origin or a kNN-VC system): LibriTTS and IEMOCAP anonymized by
-    `system` into `anonymized_dir` (16 kHz wavs, anonymized.csv, rejects.csv per corpus), then
-    its VPC 2024 evaluation (`_evaluate`) into `out_dir`; the metrics to `metrics_path`."""
+    `system` (their SSL features from anon-features's `features_dir`) into `anonymized_dir`
+    (16 kHz wavs, anonymized.csv, rejects.csv per corpus), then its VPC 2024 evaluation
+    (`_evaluate`) into `out_dir`; the metrics to `metrics_path`."""
     params = _setup(section)
     settings = params.system(system)
-    model = anonymizer(params, system, Path(ssl_dir), Path(vocoder_dir))
+    model = anonymizer(params, system, Path(ssl_dir), Path(vocoder_dir), Path(features_dir))
     return _row(params, f"anon-system@{system}", system, {"settings": settings},
-                [Path(p) for p in (manifest, iemocap_manifest, ssl_dir, vocoder_dir)],
+                [Path(p) for p in (manifest, iemocap_manifest, ssl_dir, vocoder_dir,
+                                   features_dir)],
                 lambda: _anonymize(params, model, system, manifest, iemocap_manifest,
                                    anonymized_dir),
                 _Evaluation(manifest, iemocap_manifest, asv_dir, emotion_dir, asr_dir),
@@ -349,15 +381,15 @@ def admixture(p: str, manifest: Path, iemocap_manifest: Path, first_anonymized: 
 
 
 def conversion(variant: str, manifest: Path, iemocap_manifest: Path, ssl_dir: Path,
-               vocoder_dir: Path, asv_dir: Path, emotion_dir: Path, asr_dir: Path,
-               model_dir: Path, anonymized_dir: Path, out_dir: Path, metrics_path: Path,
-               section: dict) -> dict:
+               vocoder_dir: Path, features_dir: Path, asv_dir: Path, emotion_dir: Path,
+               asr_dir: Path, model_dir: Path, anonymized_dir: Path, out_dir: Path,
+               metrics_path: Path, section: dict) -> dict:
     """A WavLM-feature conversion row (table 1, IDs 5-8; paper 003 section 2.2): the converter
     of `conversion.variants[variant]` trained (`conversion.train_converter`, into `model_dir`)
     on the LibriTTS training utterances paired with their kNN-VC conversions towards the one
     target speaker (`conversion.target`), the target's own utterances its reconstruction pairs
     and units; then anonymized (`anonymizers.ConversionAnonymizer`) and evaluated as
-    `system`."""
+    `system`. The SSL features of its sources come from anon-features's `features_dir`."""
     import torch
 
     from voxflow.anonymization import ssl as ssl_model
@@ -373,9 +405,11 @@ def conversion(variant: str, manifest: Path, iemocap_manifest: Path, ssl_dir: Pa
 
     def anonymize() -> dict:
         encoder = ssl_model.load_encoder(Path(ssl_dir) / ssl_model.SSL_FILE)
+        stored_file = Path(features_dir) / ssl_model.STORED_FEATURES
+        stored = ssl_model.load_stored_features(stored_file, matching["layer"])
         table, waves = read_waves(libritts_role(manifest_table(Path(manifest)), "train"),
                                   "conversion data")
-        feats = [ssl_model.features(encoder, wave, matching["layer"]) for wave in waves]
+        feats = [ssl_model.features(encoder, wave, matching["layer"], stored) for wave in waves]
         speakers = table["speaker"].tolist()
         sources = [(f, s) for f, s in zip(feats, speakers) if s != target]
         train_converter([f for f, _ in sources],
@@ -386,12 +420,13 @@ def conversion(variant: str, manifest: Path, iemocap_manifest: Path, ssl_dir: Pa
                         params.conversion_model(feats[0].shape[1]), training, params.seed)
         write_metrics(Path(model_dir) / VARIANT_FILE, {"variant": variant, "target": target})
         model = load_conversion_anonymizer(Path(ssl_dir) / ssl_model.SSL_FILE, Path(vocoder_dir),
-                                           Path(model_dir) / CONVERTER_FILE, target)
+                                           Path(model_dir) / CONVERTER_FILE, target, stored_file)
         return _anonymize(params, model, variant, manifest, iemocap_manifest, anonymized_dir)
 
     return _row(params, f"anon-conversion@{variant}", variant,
                 {"target": target, "training": training},
-                [Path(p) for p in (manifest, iemocap_manifest, ssl_dir, vocoder_dir)], anonymize,
+                [Path(p) for p in (manifest, iemocap_manifest, ssl_dir, vocoder_dir,
+                                   features_dir)], anonymize,
                 _Evaluation(manifest, iemocap_manifest, asv_dir, emotion_dir, asr_dir),
                 Path(anonymized_dir), Path(out_dir), Path(metrics_path))
 
