@@ -152,20 +152,23 @@ class Player {
     this.onchange = () => {};
   }
 
-  position() {
+  // `now` is given when a caller must see the same audio clock reading twice: the clock moves on
+  // in whole render quanta on the audio thread, even within one task.
+  position(now = audioContext.currentTime) {
     if (!this.active) return this.restAt;
     const {startedAt, offset} = this.active;
-    const position = offset + audioContext.currentTime - startedAt;
+    const position = offset + now - startedAt;
     if (!this.loop || position < this.loopEnd) return position;
     return this.loopStart + (position - this.loopStart) % (this.loopEnd - this.loopStart);
   }
 
-  play(key, at = this.position()) {
+  play(key, at) {
     audioContext.resume();
+    const now = audioContext.currentTime;
     const buffer = this.buffers.get(key);
+    at ??= this.position(now);
     let offset = this.loop ? Math.min(Math.max(at, this.loopStart), this.loopEnd - 0.01) : at;
     if (offset >= buffer.duration) offset = 0;
-    const now = audioContext.currentTime;
     this.fadeOut(now);
     const source = audioContext.createBufferSource();
     source.buffer = buffer;
