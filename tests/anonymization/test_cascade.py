@@ -2,6 +2,8 @@
 trip (recognized, spoken, recognized again) and the voice drawn per utterance."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -54,7 +56,7 @@ def round_trip(mlms_voice, tmp_path_factory):
                   lstm_layers=1, dropout=0.0),
         ASRTraining(steps=800, batch_size=8, lr=5e-3, grad_clip=5.0, validate_every=0,
                     checkpoint_every=1000, log_every=50), seed=0)
-    return {"cascade": CascadeAnonymizer(recognizer, mlms_voice, language),
+    return {"cascade": CascadeAnonymizer(partial(transcribe, recognizer), mlms_voice, language),
             "recognizer": recognizer, "language": language, "words": words}
 
 

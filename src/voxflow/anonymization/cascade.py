@@ -4,7 +4,9 @@ is transcribed, and the transcript spoken by a voice drawn at random per utteran
 The paper cascades Whisper medium-en and a VITS voice of 904 LibriTTS speakers; voxflow
 cascades its own models:
 - the recognizer: the evaluation's CTC recognizer (`voxflow.anonymization.asr`, `anon-asr`,
-  trained on the original LibriTTS training speakers), greedy decoding;
+  trained on the original LibriTTS training speakers), greedy decoding; or, at paper size,
+  Whisper read from a local checkpoint file (`voxflow.anonymization.whisper_asr`,
+  params.yaml's `cascade.whisper`);
 - the voice: the registered multilingual acoustic model (`models:/voxflow-mlms`, paper 002),
   its duration model and WORLD (`voxflow.mlms.synthesis.Voice`). The pool of voices is every
   speaker the acoustic model has a code for, each speaking the source's language (the
@@ -19,6 +21,8 @@ and F0): of the source only the words survive, which is what the cascade is for.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +31,9 @@ from rapidfuzz import distance, process
 from voxflow.anonymization.audio import RATE, resample
 
 LANGUAGE = "en-us"      # the synthetic LibriTTS's language (voxflow.synth.languages)
+
+# 16 kHz waveforms -> their normalised transcripts, one each
+Transcriber = Callable[[Sequence[np.ndarray]], list[str]]
 
 
 def nearest_word(word: str, vocabulary: list[str]) -> str:
@@ -41,8 +48,8 @@ def nearest_word(word: str, vocabulary: list[str]) -> str:
 class CascadeAnonymizer:
     """Recognizer -> transcript in the voice's vocabulary -> a random voice of the pool."""
 
-    def __init__(self, recognizer, voice, language: str = LANGUAGE):
-        """recognizer: a `voxflow.anonymization.asr.CTCRecognizer`; voice: a
+    def __init__(self, transcribe: Transcriber, voice, language: str = LANGUAGE):
+        """transcribe: the recognizer (`load_transcriber`); voice: a
         `voxflow.mlms.synthesis.Voice` with `language` in its lexicon."""
         words = voice.lexicon.pronunciations.get(language)
         if not words:
@@ -51,16 +58,14 @@ class CascadeAnonymizer:
         if language not in voice.languages:
             raise ValueError(f"the voice's acoustic model has no language {language!r} (it has "
                              f"{', '.join(voice.languages)})")
-        self.recognizer, self.voice, self.language = recognizer, voice, language
+        self.transcribe, self.voice, self.language = transcribe, voice, language
         self.vocabulary = sorted(words)
         self.pool = list(voice.speakers)
 
     def transcript(self, waveform: np.ndarray) -> str:
         """The 16 kHz waveform's words as the voice will say them ('' when none recognized)."""
-        from voxflow.anonymization.asr import transcribe
-
         return " ".join(nearest_word(word, self.vocabulary)
-                        for word in transcribe(self.recognizer, [waveform])[0].split())
+                        for word in self.transcribe([waveform])[0].split())
 
     def anonymize(self, waveform: np.ndarray, rate: int, rng: np.random.Generator,
                   speaker: str | None = None) -> np.ndarray:
@@ -77,13 +82,24 @@ class CascadeAnonymizer:
         return resample(audio, self.voice.world.sample_rate, RATE)
 
 
+def load_transcriber(asr_file: Path, whisper_file: Path | None = None) -> Transcriber:
+    """Whisper from `whisper_file` (an openai-whisper checkpoint) where one is given, else the
+    CTC recognizer `voxflow.anonymization.asr.save_asr` wrote to `asr_file`."""
+    from voxflow.anonymization.asr import load_asr, transcribe
+    from voxflow.anonymization.whisper_asr import load_whisper
+
+    if whisper_file is not None:
+        return load_whisper(Path(whisper_file)).transcribe
+    return partial(transcribe, load_asr(Path(asr_file)))
+
+
 def load_cascade(asr_file: Path, acoustic_file: Path, duration_file: Path,
-                 linguistic_dir: Path, world_file: Path, postfilter: bool) -> CascadeAnonymizer:
-    """The cascade from the files the DAGs write: the recognizer (anon-asr's asr.pt) and the
-    MLMS voice: an acoustic and the duration model (model.pt of `voxflow.mlms.training`), the
-    linguistic folder (its lexicon and phone spec) and the WORLD config (world.json of the
-    mlms-features stage) they were trained on."""
-    from voxflow.anonymization.asr import load_asr
+                 linguistic_dir: Path, world_file: Path, postfilter: bool,
+                 whisper_file: Path | None = None) -> CascadeAnonymizer:
+    """The cascade from the files the DAGs write: the recognizer (`load_transcriber`: anon-asr's
+    asr.pt, or a Whisper checkpoint file) and the MLMS voice: an acoustic and the duration model
+    (model.pt of `voxflow.mlms.training`), the linguistic folder (its lexicon and phone spec)
+    and the WORLD config (world.json of the mlms-features stage) they were trained on."""
     from voxflow.mlms.data import read_lexicon, read_spec
     from voxflow.mlms.synthesis import Voice
     from voxflow.mlms.training import load_model
@@ -93,4 +109,4 @@ def load_cascade(asr_file: Path, acoustic_file: Path, duration_file: Path,
     voice = Voice(load_model(Path(acoustic_file)), load_model(Path(duration_file)),
                   read_lexicon(Path(linguistic_dir)), read_spec(Path(linguistic_dir)),
                   parse(WorldConfig, read_json(Path(world_file)), str(world_file)), postfilter)
-    return CascadeAnonymizer(load_asr(Path(asr_file)), voice)
+    return CascadeAnonymizer(load_transcriber(asr_file, whisper_file), voice)

@@ -8,6 +8,7 @@ section hold overrides of the preset's recipe, key by key. The recipes live besi
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 from voxflow.anonymization import asr, asv, conversion, emotion, ssl, vocoder
 from voxflow.anonymization.knnvc import KnnVCConfig
@@ -59,6 +60,12 @@ class CascadeParams:
     """The cascaded ASR-TTS row (table 1, ID 4; `voxflow.anonymization.cascade`)."""
     voice: str                  # the MLMS model that speaks (models/mlms/<voice>/model.pt)
     postfilter: bool            # the cepstral post-filter on its generated mel-cepstra
+    whisper: str | None         # an openai-whisper checkpoint file (e.g. medium.en.pt) that
+    #                             transcribes; None: the evaluation's recognizer (anon-asr)
+
+    @property
+    def whisper_file(self) -> Path | None:
+        return Path(self.whisper) if self.whisper else None
 
 
 @dataclass(frozen=True)

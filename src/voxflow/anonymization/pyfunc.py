@@ -82,9 +82,10 @@ class AnonymizerPyfunc(mlflow.pyfunc.PythonModel):
                 Path(context.artifacts["converter"]), config["conversion"]["target"])
         if "cascade" in config:
             voice = Path(context.artifacts["voice"])
+            whisper = context.artifacts.get("whisper")
             parts["cascade"] = load_cascade(
                 Path(context.artifacts["asr"]), *(voice / name for name in VOICE_FILES),
-                config["cascade"]["postfilter"])
+                config["cascade"]["postfilter"], whisper and Path(whisper))
         self.parts, self.p = parts, config.get("p")
 
     def anonymizer(self, p: float | None = None):
@@ -108,13 +109,15 @@ VOICE_FILES = ("acoustic.pt", "duration.pt", "linguistic", "world.json")
 @dataclass(frozen=True)
 class CascadeFiles:
     """What the cascade is made of: the recognizer's folder (anon-asr), the MLMS voice's files
-    (as `voxflow.anonymization.cascade.load_cascade` takes them) and its post-filter."""
+    (as `voxflow.anonymization.cascade.load_cascade` takes them), its post-filter and the
+    Whisper checkpoint that transcribes instead of anon-asr's recognizer, if any."""
     asr_dir: Path
     acoustic: Path
     duration: Path
     linguistic_dir: Path
     world_json: Path
     postfilter: bool
+    whisper: Path | None = None
 
 def log_ssl(ssl_dir: Path, layer: int) -> str:
     """Log the encoder of `ssl_dir` as the pyfunc `ssl` in the active run; its model URI."""
@@ -166,11 +169,15 @@ def log_anonymizer(system: str, seed: int, knnvc: KnnVCConfig | None = None,
             artifacts |= {"asr": str(shutil.copy(Path(cascade.asr_dir) / ASR_FILE,
                                                  folder / ASR_FILE)),
                           "voice": str(voice)}
+            if cascade.whisper is not None:
+                artifacts["whisper"] = str(shutil.copy(cascade.whisper, folder / "whisper.pt"))
         if p is not None:
             config["p"] = p
         (folder / "config.json").write_text(json.dumps(config))
         return {**artifacts, "config": str(folder / "config.json")}
 
     params = {"seed": seed} if p is None else {"seed": seed, "p": p}
-    return log_pyfunc(AnonymizerPyfunc, f"anonymizer-{system}", write, EXAMPLE, PACKAGES,
+    whisper = cascade is not None and cascade.whisper is not None
+    packages = (*PACKAGES, "openai-whisper") if whisper else PACKAGES
+    return log_pyfunc(AnonymizerPyfunc, f"anonymizer-{system}", write, EXAMPLE, packages,
                       {"sample_rate": RATE, "system": system}, params=params)

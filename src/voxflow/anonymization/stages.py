@@ -329,17 +329,20 @@ def cascade(manifest: Path, iemocap_manifest: Path, voice_acoustic: Path, voice_
             asr_dir: Path, anonymized_dir: Path, out_dir: Path, metrics_path: Path,
             section: dict) -> dict:
     """Table 1's ID 4, the cascaded ASR-TTS row (`voxflow.anonymization.cascade`): the
-    evaluation's recognizer (`asr_dir`) transcribes, the MLMS voice (its acoustic and duration
-    models, linguistic folder and WORLD config) speaks; anonymized and evaluated as `system`."""
+    evaluation's recognizer (`asr_dir`), or Whisper from `cascade.whisper`, transcribes, the MLMS
+    voice (its acoustic and duration models, linguistic folder and WORLD config) speaks;
+    anonymized and evaluated as `system`."""
     from voxflow.anonymization.asr import MODEL_FILE
     from voxflow.anonymization.cascade import load_cascade
     from voxflow.anonymization.params import CASCADE
 
     params = _setup(section)
     voice = [Path(p) for p in (voice_acoustic, voice_duration, linguistic_dir, world_json)]
-    model = load_cascade(Path(asr_dir) / MODEL_FILE, *voice, params.cascade.postfilter)
+    whisper = params.cascade.whisper_file
+    model = load_cascade(Path(asr_dir) / MODEL_FILE, *voice, params.cascade.postfilter, whisper)
     return _row(params, "anon-cascade", CASCADE, {"cascade": params.cascade},
-                [Path(manifest), Path(iemocap_manifest), Path(asr_dir), *voice],
+                [Path(manifest), Path(iemocap_manifest), Path(asr_dir), *voice,
+                 *([whisper] if whisper else [])],
                 lambda: _anonymize(params, model, CASCADE, manifest, iemocap_manifest,
                                    anonymized_dir),
                 _Evaluation(manifest, iemocap_manifest, asv_dir, emotion_dir, asr_dir),
@@ -586,7 +589,7 @@ def register(ssl_dir: Path, vocoder_dir: Path, asr_dir: Path, voice_acoustic: Pa
     names = params.registry
     cascade_files = CascadeFiles(Path(asr_dir), Path(voice_acoustic), Path(voice_duration),
                                  Path(linguistic_dir), Path(world_json),
-                                 params.cascade.postfilter)
+                                 params.cascade.postfilter, params.cascade.whisper_file)
     folders = {"ssl_dir": Path(ssl_dir), "vocoder_dir": Path(vocoder_dir)}
     p = params.admixture.p[0]
     anonymizers = {system: (system, {"knnvc": settings.knnvc, **folders})
