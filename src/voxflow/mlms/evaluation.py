@@ -87,6 +87,7 @@ from voxflow.mlms.params import SCRATCH, MLMSParams
 from voxflow.mlms.synthesis import generate_features
 from voxflow.mlms.training import DURATION_MODEL, Predictor, load_model, utterance_mse
 from voxflow.mlms.world import analyze, distortions, synthesize
+from voxflow.wav import write_float_wav
 
 log = logging.getLogger(__name__)
 
@@ -300,10 +301,9 @@ class Speech:
             features = generate_features(self.model(name), self.dev.phones[i],
                                          self.dev.durations[i], rows.at[i, "language"],
                                          rows.at[i, "speaker"])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(path, synthesize(features, self.params.world,
-                                      self.params.evaluation.postfilter),
-                     self.params.world.sample_rate, subtype="FLOAT")
+            write_float_wav(path, synthesize(features, self.params.world,
+                                             self.params.evaluation.postfilter),
+                            self.params.world.sample_rate)
             self._written.add(path)
         return path
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 import torch
 from tqdm import tqdm
 
@@ -26,6 +25,7 @@ from voxflow.evaluation.report import Report
 from voxflow.evaluation.spectral import evaluate_spectral
 from voxflow.parallel import progress_disabled
 from voxflow.vocoder.params import VocoderParams
+from voxflow.wav import write_float_wav
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,8 @@ def synthesize_test_set(features_dir: Path, split: str, vocoders: dict[str, Voco
 
 
 def _write(path: Path, audio: torch.Tensor, sample_rate: int) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # FLOAT keeps out-of-range samples as they are: clipping would hide a defect
-    sf.write(path, audio.numpy(), sample_rate, subtype="FLOAT")
-    return str(path)
+    # float keeps out-of-range samples as they are: clipping would hide a defect
+    return str(write_float_wav(path, audio.numpy(), sample_rate))
 
 
 def score_systems(pairs: pd.DataFrame, test_set: str, workers: int | None = None) -> Report:
