@@ -1,14 +1,16 @@
 """params.yaml's vocoder section: a preset carries the training recipe, params.yaml overrides
-it key by key."""
+it key by key; the model stages take torch's threads from it."""
 from __future__ import annotations
 
 import copy
 from pathlib import Path
 
 import pytest
+import torch
 
 from voxflow.stage_io import load_section
 from voxflow.vocoder.params import PRESETS, vocoder_params
+from voxflow.vocoder.stages import _model_stage_params
 from voxflow.vocoder.training import vocoder_config
 
 SECTION = load_section("vocoder", Path(__file__).parents[2] / "params.yaml")
@@ -55,3 +57,14 @@ def test_switching_the_preset_changes_the_training():
 def test_an_unknown_teacher_gate_action_is_an_error():
     with pytest.raises(ValueError, match="teacher_gate.on_fail"):
         vocoder_params(section(teacher_gate={"on_fail": "ignore"}))
+
+
+@pytest.mark.parametrize("threads", [1, 3, 0])
+def test_the_model_stages_run_on_the_threads_of_params_yaml(threads):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        _model_stage_params(section(threads=threads))
+        assert torch.get_num_threads() == (threads or 2)        # 0 keeps torch's
+    finally:
+        torch.set_num_threads(before)

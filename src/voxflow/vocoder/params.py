@@ -146,6 +146,7 @@ class VocoderParams:
     features: LogMelConfig
     preset: str
     seed: int
+    threads: int                # torch CPU threads of the model stages (0: torch's default)
     train_split: str
     systems: dict[str, SystemParams]
     teacher: TeacherTraining

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from voxflow.stage_io import read_json, write_metrics
 from voxflow.tracking import stage_run
-from voxflow.vocoder.params import vocoder_params
+from voxflow.vocoder.params import VocoderParams, vocoder_params
 
 
 def features(manifest: Path, out_dir: Path, metrics_path: Path, section: dict) -> dict:
@@ -33,6 +33,16 @@ def features(manifest: Path, out_dir: Path, metrics_path: Path, section: dict) -
     return metrics
 
 
+def _model_stage_params(section: dict) -> VocoderParams:
+    """The parsed section, torch's CPU threads set from it (`threads`; 0 keeps torch's)."""
+    import torch
+
+    params = vocoder_params(section)
+    if params.threads > 0:
+        torch.set_num_threads(params.threads)
+    return params
+
+
 def _training_params(params, system: str, training) -> dict:
     return {"system": system, "preset": params.preset, "seed": params.seed,
             "train_split": params.train_split, **vars(params.system(system)),
@@ -50,7 +60,7 @@ def train_teacher(system: str, features_dir: Path, out_dir: Path, section: dict,
     from voxflow.vocoder.training import train_teacher as train
     from voxflow.vocoder.validation import METRICS
 
-    params = vocoder_params(section)
+    params = _model_stage_params(section)
     with stage_run(f"vocoder-teacher@{system}", _training_params(params, system, params.teacher),
                    inputs=[Path(features_dir)]):
         path = train(params, system, Path(features_dir), Path(out_dir))
@@ -67,7 +77,7 @@ def train_student(system: str, features_dir: Path, teacher_path: Path, out_dir: 
     out_dir/student.pt."""
     from voxflow.vocoder.training import train_student as train
 
-    params = vocoder_params(section)
+    params = _model_stage_params(section)
     with stage_run(f"vocoder-student@{system}", _training_params(params, system, params.student),
                    inputs=[Path(features_dir), Path(teacher_path)]):
         return train(params, system, Path(features_dir), Path(teacher_path), Path(out_dir))
@@ -81,7 +91,7 @@ def evaluate(features_dir: Path, teacher_path: Path, student_path: Path,
     summary in long form (system, metric, value, ci95) to the CSV `plots_path`."""
     from voxflow.vocoder.evaluation import evaluate_vocoders, systems_table
 
-    params = vocoder_params(section)
+    params = _model_stage_params(section)
     inputs = [Path(p) for p in (features_dir, teacher_path, student_path, sdpw_path) if p]
     with stage_run("vocoder-evaluate", {"seed": params.seed, **vars(params.evaluation)},
                    inputs=inputs):
