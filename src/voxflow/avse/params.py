@@ -75,6 +75,8 @@ class AVSEParams:
     preset: str
     seed: int
     workers: int                        # processes of the mixing and crop stages (0: all cores)
+    threads: int                        # torch CPU threads of training and evaluation (0:
+    #                                     torch's default)
     features: LogMelConfig
     mixing: MixingConfig
     crops: CropConfig

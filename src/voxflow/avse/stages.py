@@ -7,6 +7,7 @@ from pathlib import Path
 
 from voxflow.avse.params import avse_params
 from voxflow.stage_io import write_metrics
+from voxflow.threads import use_threads
 from voxflow.tracking import stage_run
 
 
@@ -82,6 +83,7 @@ def train(system: str, features_dir: Path, crops_dir: Path, out_dir: Path, secti
     from voxflow.avse.training import saved_validation, train_system
 
     params = avse_params(section)
+    use_threads(params.threads)
     run_params = {"system": system, "preset": params.preset, "seed": params.seed,
                   "variant": params.system(system).variant, "training": params.training}
     with stage_run(f"avse-train@{system}", run_params,
@@ -115,6 +117,7 @@ def evaluate(mixtures: Path, features_dir: Path, crops_dir: Path, model_dirs: li
     from voxflow.avse.evaluation import evaluate_systems
 
     params = avse_params(section)
+    use_threads(params.threads)
     models = _systems_models(params, model_dirs)
     with stage_run("avse-evaluate", params.evaluation,
                    inputs=[Path(mixtures), Path(features_dir), Path(crops_dir),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from voxflow.stage_io import read_json, write_metrics
+from voxflow.threads import use_threads
 from voxflow.tracking import stage_run
 from voxflow.vocoder.params import VocoderParams, vocoder_params
 
@@ -34,12 +35,9 @@ def features(manifest: Path, out_dir: Path, metrics_path: Path, section: dict) -
 
 
 def _model_stage_params(section: dict) -> VocoderParams:
-    """The parsed section, torch's CPU threads set from it (`threads`; 0 keeps torch's)."""
-    import torch
-
+    """The parsed section, torch's CPU threads set from it (`threads`)."""
     params = vocoder_params(section)
-    if params.threads > 0:
-        torch.set_num_threads(params.threads)
+    use_threads(params.threads)
     return params
 
 
