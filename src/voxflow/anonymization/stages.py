@@ -26,6 +26,7 @@ from pathlib import Path
 from voxflow.anonymization.anonymizers import MATCHING_SETS
 from voxflow.anonymization.params import AnonymizationParams, anonymization_params
 from voxflow.stage_io import read_json, write_metrics
+from voxflow.threads import use_threads
 from voxflow.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,8 @@ VARIANT_FILE = "variant.json"           # beside a converter: {"variant", "targe
 
 def _setup(section: dict) -> AnonymizationParams:
     """The parsed section, torch's CPU threads set from it."""
-    import torch
-
     params = anonymization_params(section)
-    if params.threads > 0:
-        torch.set_num_threads(params.threads)
+    use_threads(params.threads)
     return params
 
 

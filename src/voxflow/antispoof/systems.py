@@ -36,6 +36,7 @@ from voxflow.antispoof.models import (BONAFIDE, SPOOF, BackboneConfig, Classifie
 from voxflow.antispoof.params import OBJECTIVES, AntispoofParams, TrainingParams
 from voxflow.antispoof.sampling import BalancedBatchSampler, sample_pairs
 from voxflow.antispoof.schedule import warmup_decay_schedule
+from voxflow.threads import use_threads
 from voxflow.training.distributed import distributed_env
 
 log = logging.getLogger(__name__)
@@ -273,9 +274,8 @@ def train_neural(name: str, features_dir: Path, out_dir: Path, params: Antispoof
     margin = params.margin(name)
     seed = params.seed
     out_dir = Path(out_dir)
-    if training.threads > 0:
-        # on a shared CPU, torch's default (every core) can be 50x slower than one thread
-        torch.set_num_threads(training.threads)
+    # on a shared CPU, torch's default (every core) can be 50x slower than one thread
+    use_threads(training.threads)
 
     rows, features = load_split(features_dir, "train")
     labels = _labels(rows)

@@ -8,15 +8,8 @@ from pathlib import Path
 
 from voxflow.mlms.params import mlms_params
 from voxflow.stage_io import write_metrics
+from voxflow.threads import use_threads
 from voxflow.tracking import stage_run
-
-
-def _set_threads(threads: int) -> None:
-    """torch's CPU threads for this stage (mlms.threads; 0 keeps torch's default)."""
-    import torch
-
-    if threads > 0:
-        torch.set_num_threads(threads)
 
 
 def _validation_csv(model_paths: list[Path], plots_path: Path | None) -> None:
@@ -89,7 +82,7 @@ def train(system: str, world_dir: Path, linguistic_dir: Path, out_dir: Path, sec
     from voxflow.mlms.training import train_system
 
     params = mlms_params(section)
-    _set_threads(params.threads)
+    use_threads(params.threads)
     run_params = {"system": system, "preset": params.preset, "seed": params.seed,
                   "kind": params.system(system).kind, "codes": params.system(system).codes,
                   "held_out_languages": params.held_out_languages, "training": params.training}
@@ -107,7 +100,7 @@ def duration(linguistic_dir: Path, out_dir: Path, section: dict,
     from voxflow.mlms.training import train_duration
 
     params = mlms_params(section)
-    _set_threads(params.threads)
+    use_threads(params.threads)
     run_params = {"preset": params.preset, "seed": params.seed,
                   "training": params.duration_training}
     with stage_run("mlms-duration", run_params, inputs=[Path(linguistic_dir)]):
@@ -123,7 +116,7 @@ def adapt(source_dir: Path, world_dir: Path, linguistic_dir: Path, out_dir: Path
     from voxflow.mlms.training import MODEL_FILE, adapt as adapt_models
 
     params = mlms_params(section)
-    _set_threads(params.threads)
+    use_threads(params.threads)
     source = Path(source_dir) / MODEL_FILE
     run_params = {"preset": params.preset, "seed": params.seed,
                   "adaptation": params.adaptation, "training": params.adaptation_training,
@@ -146,7 +139,7 @@ def evaluate(world_dir: Path, linguistic_dir: Path, models_dir: Path, out_dir: P
     from voxflow.mlms.training import find_models
 
     params = mlms_params(section)
-    _set_threads(params.threads)
+    use_threads(params.threads)
     models = find_models(Path(models_dir))
     with stage_run("mlms-evaluate", params.evaluation,
                    inputs=[Path(world_dir), Path(linguistic_dir), *models.values()]):
