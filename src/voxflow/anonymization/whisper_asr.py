@@ -9,8 +9,8 @@ the openai-whisper package.
 Decoding is openai-whisper's `transcribe` without its stochastic parts: greedy (temperature 0,
 no fallback to sampling), the given language, no conditioning on the previous 30 s window. The
 text is normalised as voxflow's transcripts are (`voxflow.evaluation.transcripts.normalize_text`:
-lowercase a-z, apostrophe, space), which is what the cascade's voice reads; digits and symbols
-are dropped, as the VPC's normalisation of Whisper's output would spell them out instead.
+NFKC, lower case, punctuation removed). The cascade then maps each word its voice's lexicon
+lacks, a number written in digits included, to the nearest lexicon word.
 """
 from __future__ import annotations
 
