@@ -27,8 +27,11 @@ run: setup
 /usr/bin/chromium:
 	-apt-get update -qq && apt-get install -y -qq chromium
 
+# two workers (pytest-xdist), one test module at a time each, the longest end-to-end runs first
+# (tests/conftest.py): most of a stage's start is single-threaded imports and DVC's bookkeeping,
+# which the other worker overlaps; each worker computes on one torch thread
 test: setup /usr/bin/chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15
 
 bench: setup
 	$(BIN)/python benchmarks/bench_synth.py

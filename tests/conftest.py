@@ -5,10 +5,18 @@ the cascade's voice)."""
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
+
+# `make test` runs two pytest-xdist workers on two cores: one torch (OpenMP) thread each, set
+# before torch loads, and inherited by the stages they start. Two processes of two threads on
+# two cores wait on each other's threads at every operator (a 12x slower training, measured).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 import mlflow
 import pytest
+import torch
 
 from voxflow.ingest import ingest
 from voxflow.ingest.manifest import read_manifest
@@ -20,6 +28,30 @@ from voxflow.mlms.training import (DURATION_MODEL, adapt, find_models, load_mode
                                    train_duration, train_system)
 from voxflow.stage_io import load_section
 from voxflow.synth.corpora import build_corpus
+
+
+def pytest_collection_modifyitems(items):
+    """The modules of the longest end-to-end tests first (`slow(minutes=...)`), longest first,
+    each module's tests kept together: `make test`'s workers (pytest-xdist, one module at a
+    time) then start on the two longest and the short tests fill in around them."""
+    def minutes(item) -> float:
+        marker = item.get_closest_marker("slow")
+        return marker.kwargs.get("minutes", 1) if marker else 0
+
+    longest: dict[str, float] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        longest[module] = max(longest.get(module, 0), minutes(item))
+    items.sort(key=lambda item: -longest[item.nodeid.split("::")[0]])   # stable
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """A test that sets torch's threads (a stage run in-process takes params.yaml's) leaves the
+    process as it found it."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

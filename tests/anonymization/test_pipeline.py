@@ -51,7 +51,7 @@ def test_only_the_training_tasks_request_gpus(tmp_path):
         assert ("accelerator" in spec) == (name in TRAINING_TASKS), name
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=4.5)
 @pytest.mark.filterwarnings("ignore:.*non-Python base image",
                             "ignore:.*no effect in the current local runner")
 def test_a_local_run_of_the_anonymization_pipeline(tmp_path, tracking, monkeypatch):
@@ -77,6 +77,7 @@ def test_a_local_run_of_the_anonymization_pipeline(tmp_path, tracking, monkeypat
     options["corpus"]["size"] = "vpc-tiny"
     options["evaluation"].update(resamples=20, probe_utterances=4)
     options["registry"] = {"model_name": "kfp-anonymizer", "ssl_model_name": "kfp-ssl"}
+    options["threads"] = 1             # `make test`'s two workers share two cores
     mlms = copy.deepcopy(PARAMS["mlms"])
     for part in ("training", "duration_training"):
         mlms[part] = {"steps": 4, "validate_every": 4, "checkpoint_every": 4}

@@ -58,7 +58,7 @@ def test_compile_writes_the_ir_of_the_antispoof_pipeline(tmp_path):
         assert executor["container"]["image"] == IMAGE
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=2.5)
 @pytest.mark.filterwarnings("ignore:.*non-Python base image",
                             "ignore:.*no effect in the current local runner")
 def test_a_local_run_of_the_antispoof_pipeline(tmp_path, tracking, monkeypatch):
@@ -84,6 +84,7 @@ def test_a_local_run_of_the_antispoof_pipeline(tmp_path, tracking, monkeypatch):
     anonymization = copy.deepcopy(PARAMS["anonymization"])
     anonymization["corpus"]["size"] = "vpc-tiny"
     anonymization["ssl_training"] = {"steps": 4, "checkpoint_every": 4, "log_every": 2}
+    anonymization["threads"] = 1       # `make test`'s two workers share two cores
     assert main(["pipeline", "run-local", "--pipeline", "antispoof", "--workdir",
                  str(tmp_path / "kfp"), "--param",
                  f"antispoof_options={json.dumps(options)}", "--param",

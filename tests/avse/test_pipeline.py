@@ -53,7 +53,7 @@ def test_promote_runs_only_when_the_gate_passed(tmp_path):
     assert [task["taskInfo"]["name"] for task in inside.values()] == ["avse-promote"]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=2.5)
 @pytest.mark.filterwarnings("ignore:.*non-Python base image",
                             "ignore:.*no effect in the current local runner")
 def test_a_local_run_of_the_avse_pipeline(tmp_path, tracking, monkeypatch):
@@ -66,6 +66,7 @@ def test_a_local_run_of_the_avse_pipeline(tmp_path, tracking, monkeypatch):
     options["training"] = {"steps": 2, "batch_size": 4, "segment_seconds": 0.4,
                            "validate_every": 2, "checkpoint_every": 2, "log_every": 1}
     options["registry"]["model_name"] = "kfp-avse-test"
+    options["threads"] = 1             # `make test`'s two workers share two cores
     assert main(["pipeline", "run-local", "--pipeline", "avse", "--workdir",
                  str(tmp_path / "kfp"), "--param", "synth_size_grid=tiny", "--param",
                  f"avse_options={json.dumps(options)}"]) == 0

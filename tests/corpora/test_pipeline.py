@@ -89,6 +89,7 @@ def test_submit_sends_the_pipeline_and_typed_params(monkeypatch):
     assert main(["pipeline", "submit", "--host", "h", "--param", "nope=1"]) == 2
 
 
+@pytest.mark.slow(minutes=1)
 @pytest.mark.filterwarnings("ignore:.*non-Python base image",
                             "ignore:.*no effect in the current local runner")
 def test_a_local_run_ingests_the_embedded_default(tmp_path, kfp_tracking):

@@ -61,7 +61,7 @@ def test_promote_runs_only_when_the_gate_passed(tmp_path):
     assert [task["taskInfo"]["name"] for task in inside.values()] == ["mlms-promote"]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=3)
 @pytest.mark.filterwarnings("ignore:.*non-Python base image",
                             "ignore:.*no effect in the current local runner")
 def test_a_local_run_of_the_mlms_pipeline(tmp_path, tracking, quick, monkeypatch):

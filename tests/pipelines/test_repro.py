@@ -23,16 +23,18 @@ REPO = Path(__file__).parents[2]
 
 # every training and the slowest evaluations shortened, the GRID and MLMS corpora at their tiny
 # sizes (the small GRID's 160 videos cost the AV-SE stages 4 minutes): each DAG end to end in a
-# few minutes
+# few minutes; one torch thread per stage, as `make test`'s two workers share two cores
 FEW_STEPS = {
     "synth": {"sizes": {"grid": "tiny", "mlms": "tiny"}},
-    "vocoder": {"teacher": {"steps": 10, "validate_every": 10, "checkpoint_every": 10,
+    "vocoder": {"threads": 1,
+                "teacher": {"steps": 10, "validate_every": 10, "checkpoint_every": 10,
                             "validation_utterances": 1, "validation_seconds": 0.1},
                 "student": {"steps": 10, "checkpoint_every": 10},
                 "evaluation": {"utterances": 2, "max_seconds": 0.5, "seen_speaker_utterances": 1}},
     "antispoof": {"gmm": {"max_iter": 5},
                   "training": {"epochs": 1, "classifier_epochs": 1}},
-    "avse": {"mixing": {"mixtures_per_utterance": 1},
+    "avse": {"threads": 1,
+             "mixing": {"mixtures_per_utterance": 1},
              "training": {"steps": 4, "batch_size": 4, "segment_seconds": 0.4,
                           "validate_every": 4, "checkpoint_every": 4}},
     "mlms": {part: {"steps": 4, "validate_every": 4, "checkpoint_every": 4}
@@ -42,7 +44,7 @@ FEW_STEPS = {
     "anonymization": {part: {"steps": 4, "checkpoint_every": 4, "log_every": 2}
                       for part in ("ssl_training", "vocoder_training", "asv_training",
                                    "emotion_training", "asr_training", "conversion_training")}
-                     | {"evaluation": {"resamples": 20, "probe_utterances": 4},
+                     | {"threads": 1, "evaluation": {"resamples": 20, "probe_utterances": 4},
                         "corpus": {"size": "vpc-tiny", "seed": 0}, "admixture": {"p": [0.5]}},
 }
 # a foreach stage's loop over a few of its systems, one of each kind, instead of all of them
@@ -77,7 +79,7 @@ def _few_steps_and_systems(params: dict) -> dict:
     return params
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=15)
 def test_dvc_repro_builds_the_dag_once(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)

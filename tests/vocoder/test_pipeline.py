@@ -94,7 +94,7 @@ def test_run_local_builds_the_vocoder_pipeline_without_gpus(tmp_path, monkeypatc
     assert calls == [0, {"synth_seed": 3}]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=2)
 @pytest.mark.filterwarnings("ignore:.*non-Python base image",
                             "ignore:.*no effect in the current local runner")
 def test_a_local_run_of_the_vocoder_pipeline(tmp_path, tracking, monkeypatch):
@@ -111,6 +111,7 @@ def test_a_local_run_of_the_vocoder_pipeline(tmp_path, tracking, monkeypatch):
     options["teacher"].update(validation_seconds=0.05)
     options["evaluation"].update(utterances=2, max_seconds=0.5)     # BS.1770 needs 0.4 s
     options["registry"]["model_name"] = "kfp-vocoder-test"
+    options["threads"] = 1             # `make test`'s two workers share two cores
     assert main(["pipeline", "run-local", "--pipeline", "vocoder", "--workdir",
                  str(tmp_path / "kfp"), "--param", f"vocoder_options={json.dumps(options)}"]) == 0
 
