@@ -24,6 +24,7 @@ def quick():
     `training` overrides)."""
     def section(**training) -> dict:
         section = copy.deepcopy(SECTION)
+        section["threads"] = 1          # `make test`'s two workers share two cores
         section["training"] = {"steps": 4, "batch_size": 4, "segment_seconds": 0.4,
                                "validate_every": 2, "checkpoint_every": 2, "log_every": 1,
                                **training}
@@ -41,6 +42,7 @@ def avse_data(tiny_corpus, tmp_path_factory):
     for corpus in ("grid", "noise"):
         ingest(corpus, tiny_corpus(corpus), work / f"{corpus}.parquet", **options[corpus])
     section = copy.deepcopy(SECTION)
+    section["threads"] = 1
     section["mixing"]["mixtures_per_utterance"] = 2
     params = avse_params(section)
     mix_corpus(work / "grid.parquet", work / "noise.parquet", work / "mixtures.parquet",

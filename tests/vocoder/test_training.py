@@ -24,6 +24,7 @@ SYSTEMS = ("upw", "upw-ref", "sdpw", "griffin-lim", "teacher")
 def quick(section: dict = SECTION, **evaluation) -> dict:
     """params.yaml's vocoder section with a few short steps (and `evaluation` overrides)."""
     section = copy.deepcopy(section)
+    section["threads"] = 1              # `make test`'s two workers share two cores
     for part in ("teacher", "student"):
         section[part].update(steps=3, batch_size=2, segment_seconds=0.05, checkpoint_every=2,
                              log_every=1)
