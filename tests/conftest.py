@@ -10,7 +10,7 @@ from pathlib import Path
 
 # `make test` runs two pytest-xdist workers on two cores: one torch (OpenMP) thread each, set
 # before torch loads, and inherited by the stages they start. Two processes of two threads on
-# two cores wait on each other's threads at every operator (a 12x slower training, measured).
+# two cores wait on each other's threads at every operator (a small training loop ran 12x slower).
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
 
