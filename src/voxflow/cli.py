@@ -271,16 +271,30 @@ def _add_system_commands(sub) -> None:
 
 
 def _repro(args: argparse.Namespace) -> None:
+    from voxflow.parallel import default_workers
     from voxflow.tracking import pipeline_run
 
     # the stages call `voxflow`: make this environment's scripts visible to them
     scripts = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"}
+    jobs = args.jobs or default_workers()
     with pipeline_run("dvc-repro") as run_id:
-        result = subprocess.run([f"{scripts}/dvc", "repro", *args.targets],
-                                env={**env, "VOXFLOW_PARENT_RUN_ID": run_id})
-        if result.returncode:   # inside the run, so that it is marked FAILED
-            raise RuntimeError(f"dvc repro failed with exit status {result.returncode}")
+        env["VOXFLOW_PARENT_RUN_ID"] = run_id
+        if jobs == 1:
+            result = subprocess.run([f"{scripts}/dvc", "repro", *args.targets], env=env)
+            if result.returncode:   # inside the run, so that it is marked FAILED
+                raise RuntimeError(f"dvc repro failed with exit status {result.returncode}")
+            return
+        import mlflow
+
+        from voxflow import repro
+
+        log_dir = Path("build") / "repro" / run_id
+        try:
+            repro.run(repro.plan(args.targets), jobs, f"{scripts}/dvc", env, log_dir)
+        finally:
+            if log_dir.is_dir():
+                mlflow.log_artifacts(str(log_dir), "stage-logs")
 
 
 def _pipeline_compile(args: argparse.Namespace) -> None:
@@ -341,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     repro = sub.add_parser("repro", help="dvc repro under one parent MLflow run")
     repro.add_argument("targets", nargs="*")
+    repro.add_argument("--jobs", "-j", type=int, default=1,
+                       help="stages run at once, each its own `dvc repro --single-item` with "
+                       "its output in build/repro/<run id>/<stage>.log (0: one per core; "
+                       "default 1: one `dvc repro`, its output on the terminal)")
     repro.set_defaults(func=_repro)
 
     # pipeline names are checked when the pipeline is loaded: listing them here would import

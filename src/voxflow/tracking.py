@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +25,8 @@ import yaml
 EXPERIMENT = "voxflow"
 PARENT_RUN_ENV = "VOXFLOW_PARENT_RUN_ID"
 KFP_RUN_ENV = "KFP_RUN_ID"
+
+log = logging.getLogger(__name__)
 
 
 def tracking_uri() -> str:
@@ -64,15 +68,45 @@ def content_md5(path: Path) -> str:
     return listing.hexdigest()
 
 
+@contextmanager
+def dvc_repo_lock(root: Path, timeout: float = 120.0) -> Iterator[None]:
+    """Hold DVC's repository lock of `root`, if it is a DVC project. DVC rewrites dvc.lock in
+    place under that lock, and under `voxflow repro --jobs` another stage's `dvc` may do so while
+    this stage runs (this stage's own `dvc` released the lock for the stage's command)."""
+    path = root / ".dvc" / "tmp" / "lock"
+    if not path.parent.is_dir():
+        yield
+        return
+    import zc.lockfile
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            held = zc.lockfile.LockFile(str(path))
+            break
+        except zc.lockfile.LockError:
+            if time.monotonic() > deadline:     # e.g. a `dvc` the user left waiting
+                log.warning("%s still held after %.0f s: reading dvc.lock without it", path,
+                            timeout)
+                yield
+                return
+            time.sleep(0.1)
+    try:
+        yield
+    finally:
+        held.close()
+
+
 def data_version(inputs: Sequence[Path], lock: Path = Path("dvc.lock")) -> dict[str, str]:
     """md5 of each input: from dvc.lock where an upstream stage recorded it, else computed."""
     recorded = {}
     if lock.is_file():
+        with dvc_repo_lock(lock.parent):
+            text = lock.read_text()
         # libyaml's loader: dvc.lock is thousands of lines, 0.24 s for the Python loader in
         # every stage, 0.04 s in C
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        for stage in (yaml.load(lock.read_text(), Loader=loader) or {}).get("stages",
-                                                                            {}).values():
+        for stage in (yaml.load(text, Loader=loader) or {}).get("stages", {}).values():
             for entry in stage.get("outs", []) + stage.get("deps", []):
                 recorded.setdefault(Path(entry["path"]).as_posix(), entry.get("md5"))
     return {Path(p).as_posix(): recorded.get(Path(p).as_posix()) or content_md5(Path(p))
