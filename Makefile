@@ -17,11 +17,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-# the whole DVC DAG on the embedded default, every stage an MLflow run under one parent, one
-# stage per core at a time (JOBS=1: one `dvc repro`)
-JOBS ?= 0
+# the whole DVC DAG on the embedded default, every stage an MLflow run under one parent; CORES=N
+# runs stages at once on N cores, each taking its torch threads (README, "The pipeline: DVC
+# locally")
+CORES ?= 1
 run: setup
-	$(BIN)/voxflow repro --jobs $(JOBS)
+	$(BIN)/voxflow repro --cores $(CORES)
 
 # Debian's Chromium for the browser tests (tests/listen/test_browser.py); never `playwright
 # install`, which downloads a browser of its own. Needs root; where it cannot be installed the

@@ -277,11 +277,13 @@ def _repro(args: argparse.Namespace) -> None:
     # the stages call `voxflow`: make this environment's scripts visible to them
     scripts = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"}
-    jobs = args.jobs or default_workers()
+    cores = args.cores or default_workers()
     with pipeline_run("dvc-repro") as run_id:
         env["VOXFLOW_PARENT_RUN_ID"] = run_id
-        if jobs == 1:
-            result = subprocess.run([f"{scripts}/dvc", "repro", *args.targets], env=env)
+        flags = [flag for flag, on in (("--force", args.force), ("--single-item", args.single_item),
+                                       ("--glob", args.glob)) if on]
+        if cores == 1:
+            result = subprocess.run([f"{scripts}/dvc", "repro", *flags, *args.targets], env=env)
             if result.returncode:   # inside the run, so that it is marked FAILED
                 raise RuntimeError(f"dvc repro failed with exit status {result.returncode}")
             return
@@ -291,7 +293,9 @@ def _repro(args: argparse.Namespace) -> None:
 
         log_dir = Path("build") / "repro" / run_id
         try:
-            repro.run(repro.plan(args.targets), jobs, f"{scripts}/dvc", env, log_dir)
+            plan = repro.plan(args.targets, single_item=args.single_item, glob=args.glob,
+                              force=args.force)
+            repro.run(plan, cores, f"{scripts}/dvc", env, log_dir)
         finally:
             if log_dir.is_dir():
                 mlflow.log_artifacts(str(log_dir), "stage-logs")
@@ -355,10 +359,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     repro = sub.add_parser("repro", help="dvc repro under one parent MLflow run")
     repro.add_argument("targets", nargs="*")
-    repro.add_argument("--jobs", "-j", type=int, default=1,
-                       help="stages run at once, each its own `dvc repro --single-item` with "
-                       "its output in build/repro/<run id>/<stage>.log (0: one per core; "
-                       "default 1: one `dvc repro`, its output on the terminal)")
+    repro.add_argument("--cores", type=int, default=1,
+                       help="run stages at once on this many cores, each stage taking its "
+                       "torch threads' worth, each its own `dvc repro --single-item` with its "
+                       "output in build/repro/<run id>/<stage>.log (0: all cores; default 1: "
+                       "one `dvc repro`, its output on the terminal)")
+    repro.add_argument("--force", "-f", action="store_true", help="as dvc repro's: rerun "
+                       "every stage, changed or not")
+    repro.add_argument("--single-item", "-s", action="store_true", help="as dvc repro's: the "
+                       "targets only, not the stages they depend on")
+    repro.add_argument("--glob", action="store_true", help="as dvc repro's: targets are "
+                       "wildcard patterns of stage names")
     repro.set_defaults(func=_repro)
 
     # pipeline names are checked when the pipeline is loaded: listing them here would import

@@ -1,18 +1,20 @@
-"""`dvc repro` on several processes at once: each stage is its own `dvc repro --single-item`,
-started once every stage it depends on has finished, as `make -j` does with a Makefile.
+"""`dvc repro` on several cores at once: each stage is its own `dvc repro --single-item`,
+started once every stage it depends on has finished and the cores its torch threads need (its
+params' `threads`) are free, as Snakemake schedules rules by their threads within `--cores`.
 
 DVC runs one stage at a time. It releases its repository lock while a stage's command runs and
 takes it again to record the outputs, so independent stages can run in separate `dvc` processes;
 `--wait-for-lock` makes each wait its turn for that bookkeeping. Which stages run, and what
 dvc.lock records, is DVC's decision as in a plain `dvc repro`: a stage reruns when its
-dependencies, parameters or command changed."""
+dependencies, parameters or command changed. The threads stay the params', so the outputs do
+not depend on the number of cores given."""
 from __future__ import annotations
 
 import logging
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -33,6 +35,9 @@ class Plan:
     stages: tuple[str, ...]
     upstream: Mapping[str, frozenset[str]]
     changed: frozenset[str]
+    force: bool = False             # rerun every stage (`dvc repro --force`)
+    # the torch threads each stage computes on (its params' `threads`); absent: 1
+    threads: Mapping[str, int] = field(default_factory=dict)
 
     def priority(self) -> dict[str, int]:
         """The longest chain of stages from each stage to the end of the DAG, itself included:
@@ -47,41 +52,65 @@ class Plan:
         return chain
 
 
-def plan(targets: Sequence[str] = (), root: Path = Path(".")) -> Plan:
-    """The stages `dvc repro targets` would check (every stage of the project with no targets),
-    each with the stages it depends on."""
+def plan(targets: Sequence[str] = (), root: Path = Path("."), single_item: bool = False,
+         glob: bool = False, force: bool = False) -> Plan:
+    """The stages `dvc repro targets` would check (every stage of the project with no targets;
+    only the targets with `single_item`, as `dvc repro --single-item`), each with the stages it
+    depends on among them."""
     from dvc.repo import Repo
     from dvc.repo.reproduce import collect_stages, plan_repro
 
     with Repo(str(root)) as repo, repo.lock:
         graph = repo.index.graph           # an edge goes from a stage to one it depends on
-        order = plan_repro(graph, collect_stages(repo, targets) if targets else None)
+        targeted = collect_stages(repo, targets, glob=glob) if targets else None
+        if single_item:
+            graph = graph.subgraph(targeted or graph.nodes)
+        order = plan_repro(graph, targeted)
         names = {stage: stage.addressing for stage in order}
         return Plan(stages=tuple(names[s] for s in order),
                     upstream={names[s]: frozenset(names[d] for d in graph.successors(s))
                               for s in order},
-                    changed=frozenset(names[s] for s in order if s.changed()))
+                    changed=frozenset(names[s] for s in order if force or s.changed()),
+                    force=force, threads={names[s]: _threads(s) for s in order})
+
+
+def _threads(stage) -> int:
+    """The largest `threads` among a DVC stage's params (0, torch's default: the cores); 1
+    where it has none."""
+    found = []
+
+    def walk(key: str, value) -> None:
+        if isinstance(value, dict):
+            for inner, item in value.items():
+                walk(inner, item)
+        elif key.rsplit(".", 1)[-1] == "threads" and isinstance(value, int):
+            found.append(value or default_workers())
+
+    for dependency in stage.params:
+        for key, value in dependency.read_params().items():
+            walk(key, value)
+    return max(found, default=1)
 
 
 @dataclass
 class _Running:
     stage: str
+    cores: int
     process: subprocess.Popen
     log_path: Path
     started: float
 
 
-def run(stages: Plan, jobs: int, dvc: str, env: Mapping[str, str], log_dir: Path) -> dict:
-    """Run the plan on `jobs` concurrent `dvc` processes, each stage's output in
-    `log_dir/<stage>.log`. With more than one job, each process's native thread pools get
-    cores // jobs threads unless `env` sets them (two processes of two spinning threads each on
-    two cores wait on each other's threads). A failed stage stops new starts; the running ones
-    finish, and it raises naming the stage and its log. Returns {"ran": [...], "unchanged":
-    [...], "seconds": {stage: wall seconds}}."""
-    if jobs < 1:
-        raise ValueError(f"jobs must be 1 or more, got {jobs}")
-    threads = str(max(1, default_workers() // jobs))
-    env = {**{name: threads for name in THREAD_VARIABLES}, **env}
+def run(stages: Plan, cores: int, dvc: str, env: Mapping[str, str], log_dir: Path) -> dict:
+    """Run the plan on `cores` cores, each stage's output in `log_dir/<stage>.log`: a stage
+    takes as many cores as its torch threads (at most all), and starts when its dependencies
+    have finished and its cores are free. Its OpenMP, OpenBLAS and MKL pools get that many
+    threads unless `env` sets them: two processes of two spinning threads on two cores wait on
+    each other's threads. A failed stage stops new starts; the running ones finish, and it raises
+    naming the stage and its log. Returns {"ran": [...], "unchanged": [...], "seconds": {stage:
+    wall seconds}}."""
+    if cores < 1:
+        raise ValueError(f"cores must be 1 or more, got {cores}")
     log_dir.mkdir(parents=True, exist_ok=True)
     priority = stages.priority()
     waiting = list(stages.stages)
@@ -103,11 +132,14 @@ def run(stages: Plan, jobs: int, dvc: str, env: Mapping[str, str], log_dir: Path
                     outcome["unchanged"].append(stage)
                 bar.update(len(unchanged))
                 continue
-            while ready and len(running) < jobs and not failed:
-                stage = max(ready, key=lambda s: priority[s])     # first of equals: DVC's order
-                ready.remove(stage)
+            # the longest chains first (of equals, DVC's order), each where its threads fit
+            for stage in sorted(ready, key=lambda s: -priority[s]):
+                busy = sum(job.cores for job in running)
+                needed = min(stages.threads.get(stage, 1), cores)
+                if failed or busy + needed > cores:
+                    continue
                 waiting.remove(stage)
-                running.append(_start(stage, dvc, env, log_dir))
+                running.append(_start(stage, needed, dvc, env, log_dir, stages.force))
             if not running:
                 break                  # a failure left the rest waiting, or nothing can start
             time.sleep(0.2)
@@ -141,9 +173,13 @@ def run(stages: Plan, jobs: int, dvc: str, env: Mapping[str, str], log_dir: Path
     return outcome
 
 
-def _start(stage: str, dvc: str, env: Mapping[str, str], log_dir: Path) -> _Running:
+def _start(stage: str, cores: int, dvc: str, env: Mapping[str, str], log_dir: Path,
+           force: bool) -> _Running:
     log_path = log_dir / f"{stage}.log"
+    command = [dvc, "--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []),
+               stage]
     with log_path.open("w") as out:      # the child keeps its own copy of the descriptor
-        process = subprocess.Popen([dvc, "--wait-for-lock", "repro", "--single-item", stage],
-                                   stdout=out, stderr=subprocess.STDOUT, env=dict(env))
-    return _Running(stage, process, log_path, time.perf_counter())
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                   env={**{name: str(cores) for name in THREAD_VARIABLES},
+                                        **env})
+    return _Running(stage, cores, process, log_path, time.perf_counter())

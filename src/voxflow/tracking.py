@@ -71,7 +71,7 @@ def content_md5(path: Path) -> str:
 @contextmanager
 def dvc_repo_lock(root: Path, timeout: float = 120.0) -> Iterator[None]:
     """Hold DVC's repository lock of `root`, if it is a DVC project. DVC rewrites dvc.lock in
-    place under that lock, and under `voxflow repro --jobs` another stage's `dvc` may do so while
+    place under that lock, and under `voxflow repro --cores` another stage's `dvc` may do so while
     this stage runs (this stage's own `dvc` released the lock for the stage's command)."""
     path = root / ".dvc" / "tmp" / "lock"
     if not path.parent.is_dir():

@@ -1,4 +1,4 @@
-"""`voxflow repro --jobs` (voxflow.repro): DVC's stages on several processes, each started once
+"""`voxflow repro --cores` (voxflow.repro): DVC's stages on several processes, each started once
 its dependencies finished, on a small DVC project of shell stages that record when they ran."""
 from __future__ import annotations
 
@@ -28,11 +28,12 @@ def _stage(out: str, deps: list[str], seconds: float = 0.0) -> dict:
 
 
 def _project(root: Path, stages: dict) -> Path:
-    """A git and DVC project with these stages."""
+    """A git and DVC project with these stages; params.yaml gives `heavy` two threads."""
     root.mkdir()
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     subprocess.run([DVC, "init", "-q"], cwd=root, check=True)
     (root / "input.txt").write_text("1\n")
+    (root / "params.yaml").write_text(yaml.safe_dump({"heavy": {"threads": 2}}))
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
     return root
 
@@ -50,10 +51,10 @@ def _interval(root: Path, out: str) -> tuple[float, float]:
     return start, end
 
 
-def _run(root: Path, jobs: int, monkeypatch) -> dict:
+def _run(root: Path, cores: int, monkeypatch) -> dict:
     monkeypatch.chdir(root)
     env = {"PATH": str(Path(DVC).parent), "VOXFLOW_PROGRESS": "0"}
-    return repro.run(repro.plan(), jobs, DVC, env, root / "logs")
+    return repro.run(repro.plan(), cores, DVC, env, root / "logs")
 
 
 def test_plan_lists_dependencies_first_with_each_stages_upstream(tmp_path, monkeypatch):
@@ -63,6 +64,14 @@ def test_plan_lists_dependencies_first_with_each_stages_upstream(tmp_path, monke
     assert plan.stages[0] == "a" and plan.stages[-1] == "d" and set(plan.stages) == set("acd")
     assert plan.upstream == {"a": frozenset(), "c": {"a"}, "d": {"a", "c"}}
     assert plan.changed == {"a", "c", "d"}                # nothing ran yet
+
+
+def test_a_single_item_plan_holds_the_targets_only(tmp_path, monkeypatch):
+    root = _diamond(tmp_path / "p")
+    monkeypatch.chdir(root)
+    plan = repro.plan(["b", "d", "c"], single_item=True)
+    assert plan.stages.index("c") < plan.stages.index("d") and set(plan.stages) == set("bcd")
+    assert plan.upstream == {"b": frozenset(), "c": frozenset(), "d": {"c"}}
 
 
 def test_priority_is_the_longest_chain_to_the_end():
@@ -83,11 +92,31 @@ def test_independent_stages_overlap_and_dependents_wait(tmp_path, monkeypatch):
     assert set(yaml.safe_load((root / "dvc.lock").read_text())["stages"]) == set("abcd")
 
 
+def test_a_stage_of_two_threads_takes_both_cores(tmp_path, monkeypatch):
+    root = _diamond(tmp_path / "p")
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())
+    stages["stages"]["b"]["params"] = ["heavy.threads"]
+    (root / "dvc.yaml").write_text(yaml.safe_dump(stages))
+    monkeypatch.chdir(root)
+    assert repro.plan().threads == {"a": 1, "b": 2, "c": 1, "d": 1}
+    _run(root, 2, monkeypatch)
+    b, c = _interval(root, "b.txt"), _interval(root, "c.txt")
+    assert b[1] <= c[0] or c[1] <= b[0]                 # one after the other
+
+
 def test_a_second_run_finds_every_stage_unchanged(tmp_path, monkeypatch):
     root = _diamond(tmp_path / "p")
     _run(root, 2, monkeypatch)
     outcome = _run(root, 2, monkeypatch)
     assert outcome["ran"] == [] and sorted(outcome["unchanged"]) == ["a", "b", "c", "d"]
+
+
+def test_force_reruns_unchanged_stages(tmp_path, monkeypatch):
+    root = _diamond(tmp_path / "p")
+    _run(root, 2, monkeypatch)
+    plan = repro.plan(["a*"], glob=True, force=True)
+    outcome = repro.run(plan, 2, DVC, {"PATH": str(Path(DVC).parent)}, root / "logs")
+    assert outcome["ran"] == ["a"]
 
 
 def test_a_changed_input_reruns_its_stage_and_everything_after_it(tmp_path, monkeypatch):
