@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 
 from voxflow.features.logmel import LogMel
 from voxflow.ingest import ingest
+from voxflow.stage_io import load_params
+from voxflow.vocoder import stages
 from voxflow.vocoder.data import SegmentSampler, extract_features
 
 
@@ -56,3 +60,20 @@ def test_segments_are_aligned_and_reproducible(features):
     assert len(one.mels) == (index[index["speaker"] == speaker]["frames"] >= 20).sum()
     with pytest.raises(ValueError, match="no test-clean utterance of at least 100000 frames"):
         SegmentSampler(out, "test-clean", 2, 100_000, 300)
+
+
+def test_the_features_stage_computes_on_its_params_threads(tiny_corpus, tmp_path, tracking):
+    """The same bytes whatever torch's threads in the calling process (`voxflow repro` starts a
+    one-core stage on one; a log-mel on one thread differs in the last bit from one on two)."""
+    ingest("libritts", tiny_corpus("libritts"), tmp_path / "all.parquet")
+    manifest = tmp_path / "libritts.parquet"
+    pq.write_table(pq.read_table(tmp_path / "all.parquet").slice(0, 3), manifest)
+    section = {**load_params(Path(__file__).parents[2] / "params.yaml")["vocoder"], "threads": 2}
+    written = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        out = tmp_path / f"features-{threads}"
+        stages.features(manifest, out, tmp_path / f"metrics-{threads}.json", section)
+        written.append({path.relative_to(out): path.read_bytes()
+                        for path in sorted(out.rglob("*.mel.npy"))})
+    assert len(written[0]) == 3 and written[0] == written[1]

@@ -10,7 +10,7 @@ import torch
 
 from voxflow.stage_io import load_section
 from voxflow.vocoder.params import PRESETS, vocoder_params
-from voxflow.vocoder.stages import _model_stage_params
+from voxflow.vocoder.stages import _stage_params
 from voxflow.vocoder.training import vocoder_config
 
 SECTION = load_section("vocoder", Path(__file__).parents[2] / "params.yaml")
@@ -64,7 +64,7 @@ def test_the_model_stages_run_on_the_threads_of_params_yaml(threads):
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        _model_stage_params(section(threads=threads))
+        _stage_params(section(threads=threads))
         assert torch.get_num_threads() == (threads or 2)        # 0 keeps torch's
     finally:
         torch.set_num_threads(before)

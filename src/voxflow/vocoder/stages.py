@@ -20,7 +20,9 @@ def features(manifest: Path, out_dir: Path, metrics_path: Path, section: dict) -
     from voxflow.features.cache import read_rejects
     from voxflow.vocoder.data import extract_features
 
-    config = vocoder_params(section).features
+    # on the params' threads, not the machine's cores: a log-mel on one thread differs in the
+    # last bit from one on several, and every model downstream with it
+    config = _stage_params(section).features
     with stage_run("vocoder-features", config, inputs=[Path(manifest)]):
         index = extract_features(Path(manifest), Path(out_dir), config)
         rejected = len(read_rejects(Path(out_dir)))
@@ -34,7 +36,7 @@ def features(manifest: Path, out_dir: Path, metrics_path: Path, section: dict) -
     return metrics
 
 
-def _model_stage_params(section: dict) -> VocoderParams:
+def _stage_params(section: dict) -> VocoderParams:
     """The parsed section, torch's CPU threads set from it (`threads`)."""
     params = vocoder_params(section)
     use_threads(params.threads)
@@ -58,7 +60,7 @@ def train_teacher(system: str, features_dir: Path, out_dir: Path, section: dict,
     from voxflow.vocoder.training import train_teacher as train
     from voxflow.vocoder.validation import METRICS
 
-    params = _model_stage_params(section)
+    params = _stage_params(section)
     with stage_run(f"vocoder-teacher@{system}", _training_params(params, system, params.teacher),
                    inputs=[Path(features_dir)]):
         path = train(params, system, Path(features_dir), Path(out_dir))
@@ -75,7 +77,7 @@ def train_student(system: str, features_dir: Path, teacher_path: Path, out_dir: 
     out_dir/student.pt."""
     from voxflow.vocoder.training import train_student as train
 
-    params = _model_stage_params(section)
+    params = _stage_params(section)
     with stage_run(f"vocoder-student@{system}", _training_params(params, system, params.student),
                    inputs=[Path(features_dir), Path(teacher_path)]):
         return train(params, system, Path(features_dir), Path(teacher_path), Path(out_dir))
@@ -89,7 +91,7 @@ def evaluate(features_dir: Path, teacher_path: Path, student_path: Path,
     summary in long form (system, metric, value, ci95) to the CSV `plots_path`."""
     from voxflow.vocoder.evaluation import evaluate_vocoders, systems_table
 
-    params = _model_stage_params(section)
+    params = _stage_params(section)
     inputs = [Path(p) for p in (features_dir, teacher_path, student_path, sdpw_path) if p]
     with stage_run("vocoder-evaluate", {"seed": params.seed, **vars(params.evaluation)},
                    inputs=inputs):
