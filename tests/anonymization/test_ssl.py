@@ -1,12 +1,14 @@
 """The WavLM encoder, its HuBERT pretraining and its saving / loading."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
 import pytest
 import torch
 from torchaudio.models import wavlm_large
+from torchaudio.models.wav2vec2.components import LayerNorm as ChannelLayerNorm
 
 from voxflow.anonymization import ssl
 from voxflow.anonymization.audio import HOP, RATE
@@ -65,6 +67,21 @@ def make_pretraining(waves, training):
 
 def test_encoder_returns_the_input_and_every_layer(encoder):
     assert len(encoder(torch.randn(1, 8000))) == TINY.layers + 1
+
+
+def test_conv_blocks_give_contiguous_outputs_and_torchaudios_values(encoder):
+    plain = copy.deepcopy(encoder)             # torchaudio's own channel LayerNorms back
+    for block in plain.model.feature_extractor.conv_layers:
+        norm = ChannelLayerNorm(block.layer_norm.normalized_shape, eps=block.layer_norm.eps)
+        norm.load_state_dict(block.layer_norm.state_dict())
+        block.layer_norm = norm
+    x = torch.from_numpy(vowel_wave(1))[None, None].float()
+    expected = x
+    for block, plain_block in zip(encoder.model.feature_extractor.conv_layers,
+                                  plain.model.feature_extractor.conv_layers):
+        x, expected = block(x, None)[0], plain_block(expected, None)[0]
+        assert x.is_contiguous() and not expected.is_contiguous()
+        torch.testing.assert_close(x, expected)
 
 
 @pytest.mark.parametrize("samples", [RATE, 12345])

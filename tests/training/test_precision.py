@@ -1,10 +1,11 @@
-"""CPUFloat32LSTM: the LSTM runs under CPU bfloat16 autocast on every x86_64 CPU."""
+"""CPUFloat32LSTM: the LSTM runs under CPU bfloat16 autocast on every x86_64 CPU, and padded
+batches of unequal lengths give what packed sequences give."""
 import os
 import subprocess
 import sys
 
 import torch
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from voxflow.training.precision import CPUFloat32LSTM
 
@@ -46,3 +47,52 @@ def test_output_under_autocast_equals_float32_for_padded_and_packed_input():
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, expected)
     torch.testing.assert_close(out_packed, expected_packed)
+
+
+def padded_batch(lengths: list[int], features: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor(lengths)
+    x = torch.randn(len(lengths), int(lengths.max()), features)
+    x[torch.arange(x.shape[1])[None, :] >= lengths[:, None]] = 0.0
+    return x, lengths
+
+
+def packed_outputs(lstm: CPUFloat32LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    return pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])[0]
+
+
+def test_padded_outputs_equal_a_packed_sequences_outputs_and_gradients():
+    torch.manual_seed(0)
+    lstm = CPUFloat32LSTM(6, 5, num_layers=2, batch_first=True, bidirectional=True)
+    x, lengths = padded_batch([7, 3, 5])
+    x.requires_grad_()
+    expected = packed_outputs(lstm, x, lengths)
+    out = lstm.padded_outputs(x, lengths)
+    torch.testing.assert_close(out, expected)
+    weights = (torch.randn_like(out) * (out != 0)).detach()     # a loss on every output frame
+    grads = torch.autograd.grad((out * weights).sum(), [x, *lstm.parameters()])
+    expected_grads = torch.autograd.grad((expected * weights).sum(), [x, *lstm.parameters()])
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad)
+
+
+def test_padded_outputs_ignore_what_the_padding_holds():
+    torch.manual_seed(0)
+    lstm = CPUFloat32LSTM(6, 5, num_layers=2, batch_first=True, bidirectional=True)
+    x, lengths = padded_batch([7, 3])
+    noisy = x.clone()
+    noisy[1, 3:] = 100.0
+    out = lstm.padded_outputs(noisy, lengths)
+    torch.testing.assert_close(out, lstm.padded_outputs(x, lengths))
+    assert out[1, 3:].abs().max() == 0.0
+
+
+def test_padded_outputs_under_autocast_are_float32_as_without():
+    torch.manual_seed(0)
+    lstm = CPUFloat32LSTM(6, 5, batch_first=True, bidirectional=True)
+    x, lengths = padded_batch([4, 2])
+    expected = lstm.padded_outputs(x, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = lstm.padded_outputs(x, lengths)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected)

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from voxflow.anonymization.audio import N_MELS, fbank_features, pad_features
 from voxflow.evaluation.report import Report
@@ -171,10 +170,8 @@ class CTCRecognizer(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.subsample(features.transpose(1, 2)).transpose(1, 2)
         lengths = subsampled_lengths(lengths, self.config.subsampling)
-        # packing: the backward direction starts at each utterance's own last frame
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        x, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True,
-                                   total_length=x.shape[1])
+        # the backward direction starts at each utterance's own last frame
+        x = self.lstm.padded_outputs(x, lengths)
         return F.log_softmax(self.output(x).float(), dim=-1), lengths
 
 
