@@ -1,12 +1,14 @@
 """Training steps of the models whose CPU time had a defect, side by side with the code before:
-the CTC recognizer (anon-asr) on `CPUFloat32LSTM.padded_outputs` against packed sequences, and
-the SSL pretrainer (anon-ssl) with its contiguous channel LayerNorms against torchaudio's.
+the CTC recognizer (anon-asr) on `CPUFloat32LSTM.padded_outputs` against packed sequences, the
+SSL pretrainer (anon-ssl) with its contiguous channel LayerNorms against torchaudio's, and the
+MLMS acoustic model (mlms-rand) with its recurrent output layer's drive unbound once against
+sliced per frame.
 
     .venv/bin/python benchmarks/bench_training_steps.py [--steps 20] [--rounds 3]
         [--threads 2] [--out benchmarks/results/training_steps.json]
 
-Run from a checkout whose anonymization corpus exists (`dvc repro anon-corpus`): it reads the
-DAG's LibriTTS with `params.yaml`'s presets. Each
+Run from a checkout whose corpora and MLMS features exist (`dvc repro anon-corpus
+mlms-linguistic`): it reads the DAG's LibriTTS and MLMS features with `params.yaml`'s presets. Each
 model trains `--steps` Adam steps on the DAG's own batches (seeded) on `--threads` torch
 threads, the baseline and the current code alternating `--rounds` times after one warm-up step
 each; the median step time of each, and their ratio, printed as a Markdown table and written to
@@ -30,6 +32,10 @@ from torchaudio.models.wav2vec2.components import LayerNorm as ChannelLayerNorm
 from voxflow.anonymization import asr, ssl
 from voxflow.anonymization.data import libritts_role, manifest_table, read_waves
 from voxflow.anonymization.params import anonymization_params
+from voxflow.mlms import models as mlms_models
+from voxflow.mlms.data import acoustic_set
+from voxflow.mlms.params import mlms_params
+from voxflow.mlms.training import _new_predictor, _training_languages, sequence_loss
 from voxflow.stage_io import load_section
 from voxflow.training.precision import CPUFloat32LSTM
 
@@ -112,12 +118,54 @@ def ssl_case():
     return model
 
 
+def sliced_recurrent_outputs(layers, h: torch.Tensor) -> torch.Tensor:
+    """The baseline: the MLMS recurrent output layer as it was, its drive sliced per frame."""
+    with torch.autocast(h.device.type, enabled=False):
+        weights = torch.stack([layer.forward_weights.weight for layer in layers])
+        biases = torch.stack([layer.forward_weights.bias for layer in layers])
+        recurrent_t = torch.stack([layer.recurrent for layer in layers]).transpose(1, 2)
+        drive = torch.baddbmm(biases[:, None], h.float(), weights.transpose(1, 2))
+        y = drive.new_zeros(drive.shape[0], 1, drive.shape[2])
+        outputs = []
+        for t in range(drive.shape[1]):
+            y = drive[:, t:t + 1] + torch.bmm(y, recurrent_t)
+            outputs.append(y)
+        return torch.cat(outputs, dim=1)
+
+
+@contextmanager
+def recurrent_output_baseline():
+    current = mlms_models.recurrent_outputs
+    mlms_models.recurrent_outputs = sliced_recurrent_outputs
+    try:
+        yield
+    finally:
+        mlms_models.recurrent_outputs = current
+
+
+def mlms_case():
+    params = mlms_params(load_section("mlms"))
+    train_set = acoustic_set(Path("data/mlms/world"), Path("data/mlms/linguistic"), "train")
+    languages = _training_languages(train_set, set(params.held_out_languages))
+    train_set = train_set.where(language=languages)
+    normalisers = train_set.normalisers()
+    sample = train_set.sampler(params.training.batch_size, params.training.segment_frames)
+
+    def model(baseline: bool):
+        predictor = _new_predictor(train_set, normalisers, params.model_config, languages,
+                                   params.system("mlms-rand").codes, params.seed)
+        return (predictor, sequence_loss, sample,
+                recurrent_output_baseline() if baseline else _nothing())
+    return model
+
+
 @contextmanager
 def _nothing():
     yield
 
 
-CASES = {"anon-asr (CTC BiLSTM)": recognizer_case, "anon-ssl (WavLM conv blocks)": ssl_case}
+CASES = {"anon-asr (CTC BiLSTM)": recognizer_case, "anon-ssl (WavLM conv blocks)": ssl_case,
+         "mlms-rand (recurrent output layer)": mlms_case}
 
 
 def main() -> None:

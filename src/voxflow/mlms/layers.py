@@ -74,8 +74,10 @@ def recurrent_outputs(layers: list[RecurrentOutput], h: torch.Tensor) -> torch.T
         drive = torch.baddbmm(biases[:, None], h.float(), weights.transpose(1, 2))  # W h_t + b
         y = drive.new_zeros(drive.shape[0], 1, drive.shape[2])
         outputs = []
-        for t in range(drive.shape[1]):
-            y = drive[:, t:t + 1] + torch.bmm(y, recurrent_t)
+        # unbound once, not sliced per frame: each slice's backward would add a zero-filled
+        # gradient of the whole drive, frames^2 work; the same values and gradients
+        for drive_t in drive.unbind(dim=1):
+            y = drive_t[:, None] + torch.bmm(y, recurrent_t)
             outputs.append(y)
         return torch.cat(outputs, dim=1)
 

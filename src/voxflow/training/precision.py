@@ -15,7 +15,7 @@ class CPUFloat32LSTM(nn.LSTM):
     primitive on CPUs without AVX512-BF16 ("could not create a primitive descriptor for the LSTM
     forward propagation primitive"), so the same model fails on one x86_64 machine and runs on
     another. Same parameters and state_dict as `nn.LSTM`; the output is float32 on the CPU.
-    Padded batches of unequal lengths go through `padded_outputs`, not a PackedSequence."""
+    `padded_outputs` gives a packed sequence's outputs from a padded batch, faster to train."""
 
     def forward(self, input, hx=None):
         data = input.data if isinstance(input, PackedSequence) else input
