@@ -56,15 +56,6 @@ def lstm_baseline():
         CPUFloat32LSTM.padded_outputs = current
 
 
-def torchaudio_norms(encoder: ssl.SSLEncoder) -> ssl.SSLEncoder:
-    """The baseline: the encoder's conv blocks with torchaudio's own channel LayerNorms."""
-    for block in encoder.model.feature_extractor.conv_layers:
-        norm = ChannelLayerNorm(block.layer_norm.normalized_shape, eps=block.layer_norm.eps)
-        norm.load_state_dict(block.layer_norm.state_dict())
-        block.layer_norm = norm
-    return encoder
-
-
 def step_seconds(model: torch.nn.Module, loss_of, sample, steps: int) -> float:
     """Median seconds of `steps` Adam steps after one warm-up step."""
     optimizer = torch.optim.Adam(model.parameters(), 1e-4)
@@ -110,8 +101,8 @@ def ssl_case():
     def model(baseline: bool):
         torch.manual_seed(0)
         encoder = ssl.SSLEncoder(params.ssl_model)
-        if baseline:
-            torchaudio_norms(encoder)
+        if baseline:                        # torchaudio's own channel LayerNorms
+            ssl.set_channel_norms(encoder.model, ChannelLayerNorm)
         return (ssl.HuBERTPretrainer(encoder, training.units[0], training.projection_dim,
                                      training.temperature),
                 ssl.UnitPredictionLoss(training.unmasked_weight), sample, _nothing())

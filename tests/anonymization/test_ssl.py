@@ -71,10 +71,7 @@ def test_encoder_returns_the_input_and_every_layer(encoder):
 
 def test_conv_blocks_give_contiguous_outputs_and_torchaudios_values(encoder):
     plain = copy.deepcopy(encoder)             # torchaudio's own channel LayerNorms back
-    for block in plain.model.feature_extractor.conv_layers:
-        norm = ChannelLayerNorm(block.layer_norm.normalized_shape, eps=block.layer_norm.eps)
-        norm.load_state_dict(block.layer_norm.state_dict())
-        block.layer_norm = norm
+    ssl.set_channel_norms(plain.model, ChannelLayerNorm)
     x = torch.from_numpy(vowel_wave(1))[None, None].float()
     expected = x
     for block, plain_block in zip(encoder.model.feature_extractor.conv_layers,

@@ -189,6 +189,16 @@ class ContiguousChannelLayerNorm(ChannelLayerNorm):
         return super().forward(input).contiguous()
 
 
+def set_channel_norms(model: nn.Module, norm_type: type[ChannelLayerNorm]) -> None:
+    """Each conv block's channel LayerNorm of torchaudio's WavLM `model` made a `norm_type`,
+    its parameters kept; in group_norm mode there are none (its GroupNorm stays)."""
+    for block in model.feature_extractor.conv_layers:
+        if isinstance(block.layer_norm, ChannelLayerNorm):
+            norm = norm_type(block.layer_norm.normalized_shape, eps=block.layer_norm.eps)
+            norm.load_state_dict(block.layer_norm.state_dict())
+            block.layer_norm = norm
+
+
 class SSLEncoder(nn.Module):
     """WavLM encoder (torchaudio's Wav2Vec2Model, in `self.model`) giving every layer's output.
 
@@ -213,12 +223,7 @@ class SSLEncoder(nn.Module):
             encoder_ff_interm_dropout=config.ffn_dropout, encoder_dropout=config.dropout,
             encoder_layer_norm_first=config.layer_norm_first,
             encoder_layer_drop=config.layer_drop, aux_num_out=None)
-        for block in self.model.feature_extractor.conv_layers:
-            if isinstance(block.layer_norm, ChannelLayerNorm):
-                norm = ContiguousChannelLayerNorm(block.layer_norm.normalized_shape,
-                                                  eps=block.layer_norm.eps)
-                norm.load_state_dict(block.layer_norm.state_dict())
-                block.layer_norm = norm
+        set_channel_norms(self.model, ContiguousChannelLayerNorm)
 
     def frontend(self, waves: torch.Tensor, lengths: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
