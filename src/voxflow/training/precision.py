@@ -50,17 +50,18 @@ class CPUFloat32LSTM(nn.LSTM):
         # frame t of an utterance of length n <-> frame n - 1 - t; the padding stays in place
         steps = torch.arange(frames)[None, :]
         reversal = torch.where(valid, lengths[:, None] - 1 - steps, steps)[..., None]
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")[:4 if self.bias else 2]
+        suffixes = ("", "_reverse")[:2 if self.bidirectional else 1]
         with torch.autocast("cpu", enabled=False):
             x = x.to(self.weight_ih_l0.dtype)       # float32 under autocast
+            zeros = x.new_zeros(1, x.shape[0], self.hidden_size)
             for layer in range(self.num_layers):
                 if layer:
                     x = F.dropout(x, self.dropout, self.training)
                 directions = []
-                for suffix in ("", "_reverse")[:2 if self.bidirectional else 1]:
-                    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")[:4 if self.bias else 2]
+                for suffix in suffixes:
                     weights = [getattr(self, f"{name}_l{layer}{suffix}") for name in names]
                     inputs = x.gather(1, reversal.expand_as(x)) if suffix else x
-                    zeros = x.new_zeros(1, x.shape[0], self.hidden_size)
                     out = torch.lstm(inputs, (zeros, zeros), weights, self.bias, 1, 0.0,
                                      self.training, False, True)[0]
                     directions.append(out.gather(1, reversal.expand_as(out)) if suffix else out)
